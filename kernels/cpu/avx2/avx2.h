@@ -1,0 +1,11 @@
+#pragma once
+
+#include "kernels/kernels.h"
+
+namespace elephant::kernels::avx2 {
+
+// Compiled with -mavx2 -mfma -mf16c; call only when the CPU has them (see kernel_tables.cc).
+void matmul(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, int64_t y_stride, int64_t row_begin,
+            int64_t row_end);
+
+}  // namespace elephant::kernels::avx2

@@ -1,0 +1,53 @@
+// A Hugging Face checkpoint directory: config.json plus either model.safetensors or shards listed
+// in model.safetensors.index.json. Tensors are looked up by name across shards; every lookup is
+// recorded so that tensors no layer read can be reported (a checkpoint/family mismatch shows up
+// as unused tensors, never as silently ignored weights).
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "format/safetensors.h"
+
+namespace elephant::format {
+
+class Checkpoint {
+ public:
+  // Opens the directory; validates every file's header and, for sharded checkpoints, that the
+  // index and the shards agree.
+  static std::unique_ptr<Checkpoint> open(const std::filesystem::path& directory);
+
+  const std::filesystem::path& directory() const { return directory_; }
+  const nlohmann::json& config() const { return config_; }
+  const std::filesystem::path& config_path() const { return config_path_; }
+
+  bool contains(const std::string& name) const { return tensors_.count(name) != 0; }
+  // The tensor, checked against the expected shape; throws Error naming the file and tensor.
+  const TensorView& require(const std::string& name, const std::vector<int64_t>& expected_shape) const;
+  const TensorView* find(const std::string& name) const;
+
+  const std::map<std::string, const TensorView*>& tensors() const { return tensors_; }
+  std::vector<std::string> unused_tensor_names() const;
+  size_t file_count() const { return files_.size(); }
+
+ private:
+  std::filesystem::path directory_;
+  std::filesystem::path config_path_;
+  nlohmann::json config_;
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::map<std::string, const TensorView*> tensors_;
+  mutable std::mutex used_mutex_;
+  mutable std::set<std::string> used_;
+};
+
+// Reads and parses a JSON file; throws Error naming the file on I/O or syntax errors.
+nlohmann::json read_json_file(const std::filesystem::path& path);
+
+}  // namespace elephant::format

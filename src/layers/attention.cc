@@ -1,0 +1,92 @@
+#include "layers/attention.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/parallel.h"
+
+namespace elephant::layers {
+
+Attention::Attention(const config::ModelConfig& config, int layer, AttentionWeights weights)
+    : config_(config),
+      layer_(layer),
+      sliding_window_(config.layers[static_cast<size_t>(layer)].sliding_window),
+      weights_(std::move(weights)) {}
+
+void Attention::forward(const float* x, const RowBatch& rows, KvCache& cache, float* out) const {
+  const int64_t n = rows.size();
+  const int64_t hd = config_.head_dim;
+  const int64_t q_dim = config_.n_heads * hd;
+  const int64_t kv_dim = config_.n_kv_heads * hd;
+  std::vector<float> q(static_cast<size_t>(n * q_dim));   // [n, n_heads, hd]
+  std::vector<float> k(static_cast<size_t>(n * kv_dim));  // [n, n_kv, hd]
+  std::vector<float> v(static_cast<size_t>(n * kv_dim));
+  ops::matmul(x, n, weights_.q, q.data(), weights_.q_bias);
+  ops::matmul(x, n, weights_.k, k.data(), weights_.k_bias);
+  ops::matmul(x, n, weights_.v, v.data(), weights_.v_bias);
+  if (config_.clip_qkv > 0.0f) {
+    const float c = config_.clip_qkv;
+    for (auto* buffer : {&q, &k, &v}) {
+      for (float& value : *buffer) value = std::clamp(value, -c, c);
+    }
+  }
+  switch (config_.qk_norm) {
+    case config::QkNorm::kPerHead:
+      ops::rms_norm(q.data(), n * config_.n_heads, hd, weights_.q_norm, config_.rms_norm_eps, q.data());
+      ops::rms_norm(k.data(), n * config_.n_kv_heads, hd, weights_.k_norm, config_.rms_norm_eps, k.data());
+      break;
+    case config::QkNorm::kWholeProjection:
+      ops::rms_norm(q.data(), n, q_dim, weights_.q_norm, config_.rms_norm_eps, q.data());
+      ops::rms_norm(k.data(), n, kv_dim, weights_.k_norm, config_.rms_norm_eps, k.data());
+      break;
+    case config::QkNorm::kNone:
+    case config::QkNorm::kCount:
+      break;
+  }
+  ops::rope(q.data(), n, config_.n_heads, hd, rows.positions, config_.rope_theta);
+  ops::rope(k.data(), n, config_.n_kv_heads, hd, rows.positions, config_.rope_theta);
+  for (int64_t r = 0; r < n; ++r) {
+    std::copy_n(k.data() + r * kv_dim, kv_dim, cache.key(rows.slots[r], layer_, rows.positions[r]));
+    std::copy_n(v.data() + r * kv_dim, kv_dim, cache.value(rows.slots[r], layer_, rows.positions[r]));
+  }
+
+  std::vector<float> context(static_cast<size_t>(n * q_dim));  // [n, n_heads, hd]
+  const int64_t group = config_.n_heads / config_.n_kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  parallel_for(n * config_.n_heads, 4, [&](int64_t begin, int64_t end) {
+    std::vector<float> scores;
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t r = item / config_.n_heads;
+      const int64_t h = item % config_.n_heads;
+      const int32_t position = rows.positions[static_cast<size_t>(r)];
+      const int32_t first = sliding_window_ > 0 ? std::max(0, position - sliding_window_ + 1) : 0;
+      const float* keys = cache.keys(rows.slots[static_cast<size_t>(r)], layer_) + (h / group) * hd;
+      const float* values = cache.values(rows.slots[static_cast<size_t>(r)], layer_) + (h / group) * hd;
+      const float* query = q.data() + (r * config_.n_heads + h) * hd;
+      scores.resize(static_cast<size_t>(position - first + 1));
+      float max_score = -INFINITY;
+      for (int32_t t = first; t <= position; ++t) {
+        const float* key = keys + t * kv_dim;
+        float dot = 0.0f;
+        for (int64_t i = 0; i < hd; ++i) dot += query[i] * key[i];
+        scores[static_cast<size_t>(t - first)] = dot * scale;
+        max_score = std::max(max_score, dot * scale);
+      }
+      float total = 0.0f;
+      for (float& s : scores) {
+        s = std::exp(s - max_score);
+        total += s;
+      }
+      float* dst = context.data() + (r * config_.n_heads + h) * hd;
+      std::fill_n(dst, hd, 0.0f);
+      for (int32_t t = first; t <= position; ++t) {
+        const float p = scores[static_cast<size_t>(t - first)] / total;
+        const float* value = values + t * kv_dim;
+        for (int64_t i = 0; i < hd; ++i) dst[i] += p * value[i];
+      }
+    }
+  });
+  ops::matmul(context.data(), n, weights_.o, out);
+}
+
+}  // namespace elephant::layers

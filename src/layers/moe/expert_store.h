@@ -1,0 +1,42 @@
+// ExpertStore: where an expert's weights are right now. The MoE layer asks for an expert only when
+// at least one row was routed to it, through acquire(); hint() announces experts that will be
+// needed soon. The resident store keeps every expert in memory (views into the mapped checkpoint);
+// an offloading store (cache tier + home tier + prefetch) plugs in behind the same interface
+// without the MoE layer changing.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "layers/swiglu.h"
+
+namespace elephant::layers {
+
+class ExpertStore {
+ public:
+  virtual ~ExpertStore() = default;
+  virtual const SwigluWeights& acquire(int layer, int expert) = 0;
+  virtual void hint(int layer, std::span<const int> experts) = 0;
+  // How many times each expert of a layer was acquired: the test and bench view of "experts
+  // touched" (an expert that received no row must stay at zero).
+  virtual uint64_t acquire_count(int layer, int expert) const = 0;
+};
+
+class ResidentExpertStore final : public ExpertStore {
+ public:
+  // experts[layer][expert]; layers without experts hold an empty list.
+  explicit ResidentExpertStore(std::vector<std::vector<SwigluWeights>> experts);
+
+  const SwigluWeights& acquire(int layer, int expert) override;
+  void hint(int layer, std::span<const int> experts) override {}
+  uint64_t acquire_count(int layer, int expert) const override;
+
+ private:
+  std::vector<std::vector<SwigluWeights>> experts_;
+  std::vector<std::vector<uint64_t>> acquire_counts_;
+};
+
+}  // namespace elephant::layers

@@ -1,0 +1,70 @@
+#include "layers/moe/moe_layer.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "layers/moe/permute.h"
+#include "layers/moe/router.h"
+
+namespace elephant::layers {
+
+MoeLayer::MoeLayer(const config::ModelConfig& config, int layer, ops::WeightMatrix router, ExpertStore& experts,
+                   std::optional<SharedExpert> shared)
+    : config_(config), layer_(layer), router_(router), experts_(experts), shared_(std::move(shared)) {}
+
+void MoeLayer::forward(const float* x, int64_t n_rows, float* out) {
+  const int64_t hidden = config_.hidden_size;
+  const int n_experts = config_.moe.n_experts;
+  const int top_k = config_.moe.top_k;
+
+  std::vector<float> logits(static_cast<size_t>(n_rows * n_experts));  // [n_rows, E]
+  ops::matmul(x, n_rows, router_, logits.data());
+  const Routing routing = route_softmax_top_k(logits.data(), n_rows, n_experts, top_k, config_.moe.router);
+  const ExpertGroups groups = moe_permute(routing, n_experts);
+
+  const auto n_assignments = static_cast<int64_t>(groups.assignments.size());
+  permuted_x_.resize(static_cast<size_t>(n_assignments * hidden));
+  permuted_y_.resize(static_cast<size_t>(n_assignments * hidden));
+  for (int64_t p = 0; p < n_assignments; ++p) {
+    const int64_t row = groups.assignments[static_cast<size_t>(p)] / top_k;
+    std::copy_n(x + row * hidden, hidden, permuted_x_.data() + p * hidden);
+  }
+  for (int e = 0; e < n_experts; ++e) {
+    const int64_t count = groups.count(e);
+    if (count == 0) continue;
+    const int64_t begin = groups.offsets[static_cast<size_t>(e)];
+    swiglu_forward(experts_.acquire(layer_, e), permuted_x_.data() + begin * hidden, count,
+                   permuted_y_.data() + begin * hidden, scratch_);
+  }
+
+  // Sum each row's k expert outputs in increasing expert id, as the reference's index_add_ does.
+  std::vector<int> slot_order(static_cast<size_t>(top_k));
+  for (int64_t r = 0; r < n_rows; ++r) {
+    for (int j = 0; j < top_k; ++j) slot_order[static_cast<size_t>(j)] = j;
+    const int32_t* row_experts = routing.experts.data() + r * top_k;
+    std::sort(slot_order.begin(), slot_order.end(), [&](int a, int b) { return row_experts[a] < row_experts[b]; });
+    float* dst = out + r * hidden;
+    std::fill_n(dst, hidden, 0.0f);
+    for (int j : slot_order) {
+      const int64_t assignment = r * top_k + j;
+      const float weight = routing.weights[static_cast<size_t>(assignment)];
+      const float* y = permuted_y_.data() + groups.position_of[static_cast<size_t>(assignment)] * hidden;
+      for (int64_t i = 0; i < hidden; ++i) dst[i] += y[i] * weight;
+    }
+  }
+
+  if (shared_) {
+    std::vector<float> shared_out(static_cast<size_t>(n_rows * hidden));
+    swiglu_forward(shared_->mlp, x, n_rows, shared_out.data(), scratch_);
+    std::vector<float> gate(static_cast<size_t>(n_rows), 1.0f);
+    if (shared_->gate) {
+      ops::matmul(x, n_rows, *shared_->gate, gate.data());
+      for (float& g : gate) g = 1.0f / (1.0f + std::exp(-g));
+    }
+    for (int64_t r = 0; r < n_rows; ++r) {
+      for (int64_t i = 0; i < hidden; ++i) out[r * hidden + i] += gate[static_cast<size_t>(r)] * shared_out[static_cast<size_t>(r * hidden + i)];
+    }
+  }
+}
+
+}  // namespace elephant::layers

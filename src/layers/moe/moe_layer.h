@@ -1,0 +1,40 @@
+// The one MoE layer of every family: route -> permute -> one SwiGLU pass per active expert over
+// all its rows -> weighted un-permute (+ shared expert). Families differ only in data: the router
+// rule's flags and whether a (gated) shared expert exists.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "config/model_config.h"
+#include "layers/moe/expert_store.h"
+#include "layers/swiglu.h"
+
+namespace elephant::layers {
+
+struct SharedExpert {
+  SwigluWeights mlp;
+  std::optional<ops::WeightMatrix> gate;  // [1, H]: output × sigmoid(gate·x) (Qwen2-MoE)
+};
+
+class MoeLayer {
+ public:
+  MoeLayer(const config::ModelConfig& config, int layer, ops::WeightMatrix router, ExpertStore& experts,
+           std::optional<SharedExpert> shared);
+
+  // x: [n_rows, H] normalised hidden states; out: [n_rows, H].
+  void forward(const float* x, int64_t n_rows, float* out);
+
+ private:
+  const config::ModelConfig& config_;
+  int layer_;
+  ops::WeightMatrix router_;  // [E, H]
+  ExpertStore& experts_;
+  std::optional<SharedExpert> shared_;
+  // Reused across steps so decode does not allocate once buffers have grown.
+  std::vector<float> permuted_x_;  // [n_rows * top_k, H]
+  std::vector<float> permuted_y_;  // [n_rows * top_k, H]
+  SwigluScratch scratch_;
+};
+
+}  // namespace elephant::layers

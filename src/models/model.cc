@@ -1,0 +1,193 @@
+#include "models/model.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+#include "models/family_tensors.h"
+#include "ops/ops.h"
+
+namespace elephant::models {
+namespace {
+
+using config::ModelConfig;
+using format::Checkpoint;
+using format::TensorView;
+
+// Reads tensors for the model while counting what it reads (for `inspect`).
+class TensorReader {
+ public:
+  TensorReader(const Checkpoint& checkpoint, ParameterCounts& counts) : checkpoint_(checkpoint), counts_(counts) {}
+
+  const TensorView& tensor(const std::string& name, const std::vector<int64_t>& shape) {
+    const TensorView& view = checkpoint_.require(name, shape);
+    counts_.total += view.numel();
+    counts_.weight_bytes += static_cast<int64_t>(view.bytes.size());
+    return view;
+  }
+
+  ops::WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols) {
+    const TensorView& view = tensor(name, {rows, cols});
+    return {view.dtype, rows, cols, view.bytes.data()};
+  }
+
+  std::vector<float> vector(const std::string& name, int64_t size) {
+    const TensorView& view = tensor(name, {size});
+    std::vector<float> values(static_cast<size_t>(size));
+    widen_to_f32(view.bytes.data(), view.dtype, size, values.data());
+    return values;
+  }
+
+  layers::SwigluWeights swiglu(const std::string& gate, const std::string& up, const std::string& down, int64_t hidden,
+                               int64_t width) {
+    return {matrix(gate, width, hidden), matrix(up, width, hidden), matrix(down, hidden, width)};
+  }
+
+ private:
+  const Checkpoint& checkpoint_;
+  ParameterCounts& counts_;
+};
+
+std::string name(const std::string& pattern, int layer, int expert = 0) {
+  return fmt::format(fmt::runtime(pattern), layer, expert);
+}
+
+}  // namespace
+
+std::unique_ptr<Model> Model::load(const std::filesystem::path& directory, const ModelOptions& options) {
+  std::unique_ptr<Model> model(new Model());
+  model->options_ = options;
+  model->checkpoint_ = Checkpoint::open(directory);
+  model->config_ = config::parse_model_config(model->checkpoint_->config(), model->checkpoint_->config_path());
+  if (options.experts_per_token > 0) config::set_experts_per_token(model->config_, options.experts_per_token);
+  if (options.context_length < 0) fail("--context {}: expected a positive number of tokens", options.context_length);
+  model->load_weights();
+  for (const auto& unused : model->checkpoint_->unused_tensor_names()) {
+    warn(fmt::format("{}: tensor '{}' is not used by the {} model; ignored", directory.string(), unused,
+                     model->config_.model_type));
+  }
+  return model;
+}
+
+void Model::load_weights() {
+  const ModelConfig& c = config_;
+  const FamilyTensorNames& names = family_tensor_names(c.family);
+  TensorReader reader(*checkpoint_, counts_);
+  const int64_t hidden = c.hidden_size;
+  const int64_t q_dim = int64_t{c.n_heads} * c.head_dim;
+  const int64_t kv_dim = int64_t{c.n_kv_heads} * c.head_dim;
+
+  embedding_ = reader.matrix("model.embed_tokens.weight", c.vocab_size, hidden);
+  lm_head_ = c.tie_word_embeddings ? embedding_ : reader.matrix("lm_head.weight", c.vocab_size, hidden);
+  final_norm_ = reader.vector("model.norm.weight", hidden);
+
+  std::vector<std::vector<layers::SwigluWeights>> experts(static_cast<size_t>(c.n_layers));
+  int64_t expert_params = 0;
+  for (int l = 0; l < c.n_layers; ++l) {
+    if (!c.layers[static_cast<size_t>(l)].is_moe) continue;
+    for (int e = 0; e < c.moe.n_experts; ++e) {
+      experts[static_cast<size_t>(l)].push_back(reader.swiglu(name(names.expert_gate, l, e), name(names.expert_up, l, e),
+                                                              name(names.expert_down, l, e), hidden, c.moe.expert_ffn));
+    }
+    expert_params += int64_t{c.moe.n_experts - c.moe.top_k} * 3 * hidden * c.moe.expert_ffn;
+  }
+  experts_ = std::make_unique<layers::ResidentExpertStore>(std::move(experts));
+
+  blocks_.resize(static_cast<size_t>(c.n_layers));
+  for (int l = 0; l < c.n_layers; ++l) {
+    Block& block = blocks_[static_cast<size_t>(l)];
+    const std::string prefix = fmt::format("model.layers.{}.", l);
+    block.input_norm = reader.vector(prefix + "input_layernorm.weight", hidden);
+    block.post_attention_norm = reader.vector(prefix + "post_attention_layernorm.weight", hidden);
+
+    layers::AttentionWeights attention;
+    attention.q = reader.matrix(prefix + "self_attn.q_proj.weight", q_dim, hidden);
+    attention.k = reader.matrix(prefix + "self_attn.k_proj.weight", kv_dim, hidden);
+    attention.v = reader.matrix(prefix + "self_attn.v_proj.weight", kv_dim, hidden);
+    attention.o = reader.matrix(prefix + "self_attn.o_proj.weight", hidden, q_dim);
+    if (c.attention_bias) {
+      attention.q_bias = reader.vector(prefix + "self_attn.q_proj.bias", q_dim);
+      attention.k_bias = reader.vector(prefix + "self_attn.k_proj.bias", kv_dim);
+      attention.v_bias = reader.vector(prefix + "self_attn.v_proj.bias", kv_dim);
+    }
+    if (c.qk_norm == config::QkNorm::kPerHead) {
+      attention.q_norm = reader.vector(prefix + "self_attn.q_norm.weight", c.head_dim);
+      attention.k_norm = reader.vector(prefix + "self_attn.k_norm.weight", c.head_dim);
+    } else if (c.qk_norm == config::QkNorm::kWholeProjection) {
+      attention.q_norm = reader.vector(prefix + "self_attn.q_norm.weight", q_dim);
+      attention.k_norm = reader.vector(prefix + "self_attn.k_norm.weight", kv_dim);
+    }
+    block.attention = std::make_unique<layers::Attention>(config_, l, std::move(attention));
+
+    if (c.layers[static_cast<size_t>(l)].is_moe) {
+      std::optional<layers::SharedExpert> shared;
+      if (c.moe.shared_expert_ffn > 0) {
+        shared = layers::SharedExpert{reader.swiglu(name(names.shared_gate, l), name(names.shared_up, l),
+                                                    name(names.shared_down, l), hidden, c.moe.shared_expert_ffn),
+                                      std::nullopt};
+        if (c.moe.shared_expert_gated) shared->gate = reader.matrix(name(names.shared_expert_gate, l), 1, hidden);
+      }
+      block.moe = std::make_unique<layers::MoeLayer>(config_, l, reader.matrix(name(names.router, l), c.moe.n_experts, hidden),
+                                                     *experts_, std::move(shared));
+    } else {
+      block.dense = reader.swiglu(name(names.dense_gate, l), name(names.dense_up, l), name(names.dense_down, l), hidden,
+                                  c.dense_ffn);
+    }
+  }
+  counts_.active_per_token = counts_.total - expert_params;
+}
+
+layers::KvCache Model::make_kv_cache() const {
+  const int64_t capacity = options_.context_length > 0 ? options_.context_length : config_.max_positions;
+  return layers::KvCache(config_.n_layers, int64_t{config_.n_kv_heads} * config_.head_dim, capacity);
+}
+
+std::vector<float> Model::forward(const layers::RowBatch& rows, layers::KvCache& cache,
+                                  std::span<const uint8_t> logits_rows) {
+  const ModelConfig& c = config_;
+  const int64_t n = rows.size();
+  const int64_t hidden = c.hidden_size;
+  for (int64_t r = 0; r < n; ++r) {
+    const int32_t token = rows.tokens[static_cast<size_t>(r)];
+    if (token < 0 || token >= c.vocab_size) fail("token id {} is outside the vocabulary [0, {})", token, c.vocab_size);
+  }
+
+  std::vector<float> x(static_cast<size_t>(n * hidden));       // [n, H] residual stream
+  std::vector<float> normed(static_cast<size_t>(n * hidden));  // [n, H]
+  std::vector<float> branch(static_cast<size_t>(n * hidden));  // [n, H] attention / FFN output
+  const size_t element_bytes = dtype_size_bytes(embedding_.dtype);
+  for (int64_t r = 0; r < n; ++r) {
+    const auto* row = static_cast<const std::byte*>(embedding_.data) +
+                      static_cast<size_t>(rows.tokens[static_cast<size_t>(r)]) * hidden * element_bytes;
+    widen_to_f32(row, embedding_.dtype, hidden, x.data() + r * hidden);
+  }
+
+  for (Block& block : blocks_) {
+    ops::rms_norm(x.data(), n, hidden, block.input_norm, c.rms_norm_eps, normed.data());
+    block.attention->forward(normed.data(), rows, cache, branch.data());
+    for (size_t i = 0; i < x.size(); ++i) x[i] += branch[i];
+    ops::rms_norm(x.data(), n, hidden, block.post_attention_norm, c.rms_norm_eps, normed.data());
+    if (block.moe) {
+      block.moe->forward(normed.data(), n, branch.data());
+    } else {
+      layers::swiglu_forward(block.dense, normed.data(), n, branch.data(), scratch_);
+    }
+    for (size_t i = 0; i < x.size(); ++i) x[i] += branch[i];
+  }
+
+  std::vector<float> selected;
+  for (int64_t r = 0; r < n; ++r) {
+    if (logits_rows.empty() || logits_rows[static_cast<size_t>(r)]) {
+      selected.insert(selected.end(), x.begin() + r * hidden, x.begin() + (r + 1) * hidden);
+    }
+  }
+  const int64_t n_selected = static_cast<int64_t>(selected.size()) / hidden;
+  ops::rms_norm(selected.data(), n_selected, hidden, final_norm_, c.rms_norm_eps, selected.data());
+  std::vector<float> logits(static_cast<size_t>(n_selected * c.vocab_size));
+  ops::matmul(selected.data(), n_selected, lm_head_, logits.data());
+  return logits;
+}
+
+}  // namespace elephant::models

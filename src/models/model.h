@@ -1,0 +1,76 @@
+// A decoder-only MoE language model assembled from a checkpoint: embeddings, a stack of
+// [RMSNorm -> attention -> RMSNorm -> dense or MoE FFN] blocks with residuals, a final norm and the
+// LM head. Every supported family is this one skeleton plus data (config fields and tensor names).
+//
+// Weight matrices are views into the memory-mapped checkpoint (zero-copy for F32/BF16/F16);
+// small vectors (norm weights, biases) are widened to fp32 at load.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "config/model_config.h"
+#include "format/checkpoint.h"
+#include "layers/attention.h"
+#include "layers/kv_cache.h"
+#include "layers/moe/expert_store.h"
+#include "layers/moe/moe_layer.h"
+#include "layers/rows.h"
+#include "layers/swiglu.h"
+
+namespace elephant::models {
+
+struct ModelOptions {
+  int experts_per_token = 0;  // 0: the checkpoint's num_experts_per_tok
+  int context_length = 0;     // KV capacity per sequence; 0: max_position_embeddings
+};
+
+struct ParameterCounts {
+  int64_t total = 0;             // every tensor the model reads
+  int64_t active_per_token = 0;  // total minus the routed experts a token does not use
+  int64_t weight_bytes = 0;      // bytes of all tensors the model reads
+};
+
+class Model {
+ public:
+  static std::unique_ptr<Model> load(const std::filesystem::path& directory, const ModelOptions& options = {});
+
+  const config::ModelConfig& config() const { return config_; }
+  const format::Checkpoint& checkpoint() const { return *checkpoint_; }
+  layers::ExpertStore& experts() { return *experts_; }
+  ParameterCounts parameter_counts() const { return counts_; }
+  layers::KvCache make_kv_cache() const;
+
+  // Runs one step over all rows. Returns logits [n_selected, vocab] for the rows whose
+  // logits_rows entry is non-zero (every row when logits_rows is empty), in row order.
+  std::vector<float> forward(const layers::RowBatch& rows, layers::KvCache& cache,
+                             std::span<const uint8_t> logits_rows = {});
+
+ private:
+  struct Block {
+    std::vector<float> input_norm;      // [H]
+    std::vector<float> post_attention_norm;  // [H]
+    std::unique_ptr<layers::Attention> attention;
+    std::unique_ptr<layers::MoeLayer> moe;  // null for dense layers
+    layers::SwigluWeights dense;
+  };
+
+  Model() = default;
+  void load_weights();
+
+  config::ModelConfig config_;
+  ModelOptions options_;
+  std::unique_ptr<format::Checkpoint> checkpoint_;
+  std::unique_ptr<layers::ExpertStore> experts_;
+  ops::WeightMatrix embedding_;  // [V, H]
+  ops::WeightMatrix lm_head_;    // [V, H]
+  std::vector<float> final_norm_;
+  std::vector<Block> blocks_;
+  ParameterCounts counts_;
+  layers::SwigluScratch scratch_;
+};
+
+}  // namespace elephant::models

@@ -1,0 +1,38 @@
+// The device-neutral op API that layers call. Ops check shapes, split work across threads and
+// dispatch to the kernel table chosen once per process (kernels/kernels.h). Activations are fp32,
+// row-major [rows, features].
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "kernels/kernels.h"
+
+namespace elephant::ops {
+
+using kernels::WeightMatrix;
+
+// The kernel table in use: the best the CPU has unless select_kernels() chose another.
+const kernels::KernelTable& active_kernels();
+// "reference", "avx2" or "auto"; an unknown or unavailable name is an Error listing the choices.
+void select_kernels(std::string_view name);
+
+// y[n_rows, w.rows] = x[n_rows, w.cols] · wᵀ (+ bias[w.rows] when bias is not empty).
+void matmul(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, std::span<const float> bias = {});
+
+// out[r, :] = x[r, :] / sqrt(mean(x[r, :]²) + eps) * weight, over rows of length dim. out may alias x.
+void rms_norm(const float* x, int64_t n_rows, int64_t dim, std::span<const float> weight, float eps, float* out);
+
+// Rotary embedding, rotate-half layout (pairs (i, i + head_dim/2)), applied in place to n_heads
+// heads of head_dim per row; row r is at position positions[r].
+void rope(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, std::span<const int32_t> positions,
+          float theta);
+
+// gate[r, i] = silu(gate[r, i]) * up[r, i] over [n_rows, width], in place in gate.
+void silu_mul(float* gate, const float* up, int64_t n_rows, int64_t width);
+
+// Softmax over each row of [n_rows, width], in place.
+void softmax(float* x, int64_t n_rows, int64_t width);
+
+}  // namespace elephant::ops
