@@ -35,7 +35,8 @@ GenerateResult generate(models::Model& model, std::span<const int32_t> prompt, c
   if (static_cast<int64_t>(prompt.size()) > cache.capacity()) {
     fail("the prompt has {} tokens but the context holds {}", prompt.size(), cache.capacity());
   }
-  const auto& eos = model.config().eos_token_ids;
+  std::vector<int32_t> eos = options.eos_token_ids;
+  if (eos.empty()) eos.assign(model.config().eos_token_ids.begin(), model.config().eos_token_ids.end());
   std::vector<int32_t> context(prompt.begin(), prompt.end());
   GenerateResult result;
   using Clock = std::chrono::steady_clock;

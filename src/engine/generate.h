@@ -17,6 +17,7 @@ struct GenerateOptions {
   SamplingOptions sampling;
   int max_new_tokens = 64;
   bool stop_on_eos = true;
+  std::vector<int32_t> eos_token_ids;     // empty: the model config's eos_token_id
   std::vector<std::string> stop_strings;  // needs `detokenize`
 };
 
