@@ -1,29 +1,29 @@
-// The `elephant` command line: generate, logits, inspect. Every user error (bad flag, bad file,
-// bad config) ends with a one-line message on stderr and a non-zero exit status.
+// The `elephant` command line. Every user error (bad flag, bad file, bad config) ends with a
+// one-line message on stderr and a non-zero exit status: 1 for errors, CLI11's code for bad flags.
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include <cstdio>
 
-#include "cli/commands.h"
+#include "cli/common.h"
 #include "core/error.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"elephant: fast inference for Mixture-of-Experts models from Hugging Face checkpoints"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "elephant 0.1.0");
-  elephant::cli::register_commands(app);
+  std::vector<std::pair<CLI::App*, elephant::cli::Handler>> handlers;
+  elephant::cli::register_generate(app, handlers);
+  elephant::cli::register_logits(app, handlers);
+  elephant::cli::register_inspect(app, handlers);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     return app.exit(error);
   }
   try {
-    elephant::cli::run_selected(app);
-  } catch (const elephant::Error& error) {
-    std::fprintf(stderr, "error: %s\n", error.what());
-    return 1;
+    for (const auto& [command, handler] : handlers) {
+      if (command->parsed()) handler();
+    }
   } catch (const std::exception& error) {
     std::fprintf(stderr, "error: %s\n", error.what());
     return 1;

@@ -61,7 +61,7 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& directory, const
   model->options_ = options;
   model->checkpoint_ = Checkpoint::open(directory);
   model->config_ = config::parse_model_config(model->checkpoint_->config(), model->checkpoint_->config_path());
-  if (options.experts_per_token > 0) config::set_experts_per_token(model->config_, options.experts_per_token);
+  if (options.experts_per_token) config::set_experts_per_token(model->config_, *options.experts_per_token);
   if (options.context_length < 0) fail("--context {}: expected a positive number of tokens", options.context_length);
   model->load_weights();
   for (const auto& unused : model->checkpoint_->unused_tensor_names()) {

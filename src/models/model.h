@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -24,7 +25,7 @@
 namespace elephant::models {
 
 struct ModelOptions {
-  int experts_per_token = 0;  // 0: the checkpoint's num_experts_per_tok
+  std::optional<int> experts_per_token;  // unset: the checkpoint's num_experts_per_tok
   int context_length = 0;     // KV capacity per sequence; 0: max_position_embeddings
 };
 
