@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "core/parallel.h"
 
@@ -60,13 +61,13 @@ void Attention::forward(const float* x, const RowBatch& rows, KvCache& cache, fl
       const int64_t h = item % config_.n_heads;
       const int32_t position = rows.positions[static_cast<size_t>(r)];
       const int32_t first = sliding_window_ > 0 ? std::max(0, position - sliding_window_ + 1) : 0;
-      const float* keys = cache.keys(rows.slots[static_cast<size_t>(r)], layer_) + (h / group) * hd;
-      const float* values = cache.values(rows.slots[static_cast<size_t>(r)], layer_) + (h / group) * hd;
+      const int32_t slot = rows.slots[static_cast<size_t>(r)];
+      const int64_t kv_offset = (h / group) * hd;
       const float* query = q.data() + (r * config_.n_heads + h) * hd;
       scores.resize(static_cast<size_t>(position - first + 1));
       float max_score = -INFINITY;
       for (int32_t t = first; t <= position; ++t) {
-        const float* key = keys + t * kv_dim;
+        const float* key = std::as_const(cache).key(slot, layer_, t) + kv_offset;
         float dot = 0.0f;
         for (int64_t i = 0; i < hd; ++i) dot += query[i] * key[i];
         scores[static_cast<size_t>(t - first)] = dot * scale;
@@ -81,7 +82,7 @@ void Attention::forward(const float* x, const RowBatch& rows, KvCache& cache, fl
       std::fill_n(dst, hd, 0.0f);
       for (int32_t t = first; t <= position; ++t) {
         const float p = scores[static_cast<size_t>(t - first)] / total;
-        const float* value = values + t * kv_dim;
+        const float* value = std::as_const(cache).value(slot, layer_, t) + kv_offset;
         for (int64_t i = 0; i < hd; ++i) dst[i] += p * value[i];
       }
     }

@@ -1,42 +1,66 @@
 #include "layers/kv_cache.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace elephant::layers {
 
-KvCache::Slot& KvCache::slot(int32_t slot, int32_t position) {
+KvCache::KvCache(int n_layers, int64_t kv_dim, int block_size, int n_blocks, int64_t max_positions)
+    : n_layers_(n_layers), kv_dim_(kv_dim), block_size_(block_size), n_blocks_(n_blocks), max_positions_(max_positions) {
+  if (block_size <= 0 || n_blocks <= 0) fail("KV cache: block size {} and block count {} must be positive", block_size, n_blocks);
+  pool_.resize(static_cast<size_t>(block_bytes(n_layers, kv_dim, block_size) / 4) * static_cast<size_t>(n_blocks));
+  free_.resize(static_cast<size_t>(n_blocks));
+  // Hand out low block ids first.
+  for (int i = 0; i < n_blocks; ++i) free_[static_cast<size_t>(i)] = n_blocks - 1 - i;
+}
+
+int64_t KvCache::block_bytes(int n_layers, int64_t kv_dim, int block_size) {
+  return int64_t{n_layers} * 2 * block_size * kv_dim * static_cast<int64_t>(sizeof(float));
+}
+
+bool KvCache::reserve(int32_t slot, int64_t n_positions) {
   if (slot < 0) fail("KV cache: negative slot {}", slot);
-  if (position < 0 || position >= capacity_) {
-    fail("position {} is outside the context window of {} tokens (max_position_embeddings or --context)", position,
-         capacity_);
+  if (n_positions > max_positions_) {
+    fail("a sequence of {} tokens does not fit the context of {} tokens (max_position_embeddings or --context)",
+         n_positions, max_positions_);
   }
-  if (static_cast<size_t>(slot) >= slots_.size()) slots_.resize(static_cast<size_t>(slot) + 1);
-  Slot& entry = slots_[static_cast<size_t>(slot)];
-  if (entry.keys.empty()) {
-    entry.keys.assign(static_cast<size_t>(n_layers_ * capacity_ * kv_dim_), 0.0f);
-    entry.values.assign(entry.keys.size(), 0.0f);
+  if (static_cast<size_t>(slot) >= tables_.size()) tables_.resize(static_cast<size_t>(slot) + 1);
+  auto& table = tables_[static_cast<size_t>(slot)];
+  const auto needed = static_cast<size_t>((n_positions + block_size_ - 1) / block_size_);
+  if (needed <= table.size()) return true;
+  if (needed - table.size() > free_.size()) return false;
+  while (table.size() < needed) {
+    table.push_back(free_.back());
+    free_.pop_back();
   }
-  return entry;
+  return true;
 }
 
-float* KvCache::key(int32_t slot_id, int layer, int32_t position) {
-  return slot(slot_id, position).keys.data() + (layer * capacity_ + position) * kv_dim_;
+void KvCache::release(int32_t slot) {
+  if (slot < 0 || static_cast<size_t>(slot) >= tables_.size()) return;
+  auto& table = tables_[static_cast<size_t>(slot)];
+  free_.insert(free_.end(), table.rbegin(), table.rend());
+  table.clear();
 }
 
-float* KvCache::value(int32_t slot_id, int layer, int32_t position) {
-  return slot(slot_id, position).values.data() + (layer * capacity_ + position) * kv_dim_;
+int64_t KvCache::reserved_positions(int32_t slot) const {
+  if (slot < 0 || static_cast<size_t>(slot) >= tables_.size()) return 0;
+  return static_cast<int64_t>(tables_[static_cast<size_t>(slot)].size()) * block_size_;
 }
 
-const float* KvCache::keys(int32_t slot_id, int layer) const {
-  return slots_[static_cast<size_t>(slot_id)].keys.data() + layer * capacity_ * kv_dim_;
+const float* KvCache::row(int32_t slot, int layer, int part, int64_t position) const {
+  const auto& table = tables_[static_cast<size_t>(slot)];
+  const int64_t block = table[static_cast<size_t>(position / block_size_)];
+  const int64_t offset = ((block * n_layers_ + layer) * 2 + part) * block_size_ + position % block_size_;
+  return pool_.data() + offset * kv_dim_;
 }
 
-const float* KvCache::values(int32_t slot_id, int layer) const {
-  return slots_[static_cast<size_t>(slot_id)].values.data() + layer * capacity_ * kv_dim_;
+float* KvCache::key(int32_t slot, int layer, int64_t position) { return const_cast<float*>(row(slot, layer, 0, position)); }
+float* KvCache::value(int32_t slot, int layer, int64_t position) {
+  return const_cast<float*>(row(slot, layer, 1, position));
 }
-
-void KvCache::clear(int32_t slot_id) {
-  if (slot_id >= 0 && static_cast<size_t>(slot_id) < slots_.size()) slots_[static_cast<size_t>(slot_id)] = Slot{};
-}
+const float* KvCache::key(int32_t slot, int layer, int64_t position) const { return row(slot, layer, 0, position); }
+const float* KvCache::value(int32_t slot, int layer, int64_t position) const { return row(slot, layer, 1, position); }
 
 }  // namespace elephant::layers

@@ -1,6 +1,8 @@
-// Keys and values of past positions, per sequence slot and layer: [slot][layer][position][kv_dim]
-// with kv_dim = n_kv_heads * head_dim. Each slot holds up to capacity positions, allocated when
-// the slot is first used. (The batching engine replaces this with fixed-size blocks.)
+// Keys and values of past positions in fixed-size blocks from one pool, so many sequences share
+// a memory budget: a sequence holds only the blocks its positions need, and gives them back when
+// it finishes. Block layout: [layer][K|V][block_size][kv_dim] floats, kv_dim = n_kv_heads × head_dim.
+//
+// Sequences are identified by a slot number chosen by the caller (the engine reuses slots).
 #pragma once
 
 #include <cstdint>
@@ -10,30 +12,42 @@ namespace elephant::layers {
 
 class KvCache {
  public:
-  KvCache(int n_layers, int64_t kv_dim, int64_t capacity) : n_layers_(n_layers), kv_dim_(kv_dim), capacity_(capacity) {}
+  // max_positions: the longest sequence allowed (the model's context length).
+  KvCache(int n_layers, int64_t kv_dim, int block_size, int n_blocks, int64_t max_positions);
 
-  // Pointers to the K / V rows of a (slot, layer, position); the slot is created on first use.
-  // Throws Error when position is beyond the capacity (the context length).
-  float* key(int32_t slot, int layer, int32_t position);
-  float* value(int32_t slot, int layer, int32_t position);
-  const float* keys(int32_t slot, int layer) const;    // [capacity, kv_dim]
-  const float* values(int32_t slot, int layer) const;  // [capacity, kv_dim]
-  void clear(int32_t slot);
+  // Bytes one block takes for this shape (to turn a memory budget into a block count).
+  static int64_t block_bytes(int n_layers, int64_t kv_dim, int block_size);
+
+  // Makes positions [0, n_positions) of the slot writable. Returns false, allocating nothing, when
+  // the pool lacks free blocks; throws Error when n_positions exceeds max_positions.
+  bool reserve(int32_t slot, int64_t n_positions);
+  // Returns every block of the slot to the pool.
+  void release(int32_t slot);
+
+  // K / V rows [kv_dim] of a reserved (slot, layer, position).
+  float* key(int32_t slot, int layer, int64_t position);
+  float* value(int32_t slot, int layer, int64_t position);
+  const float* key(int32_t slot, int layer, int64_t position) const;
+  const float* value(int32_t slot, int layer, int64_t position) const;
 
   int64_t kv_dim() const { return kv_dim_; }
-  int64_t capacity() const { return capacity_; }
+  int64_t max_positions() const { return max_positions_; }
+  int block_size() const { return block_size_; }
+  int free_blocks() const { return static_cast<int>(free_.size()); }
+  int total_blocks() const { return n_blocks_; }
+  int64_t reserved_positions(int32_t slot) const;
 
  private:
-  struct Slot {
-    std::vector<float> keys;    // [n_layers, capacity, kv_dim]
-    std::vector<float> values;  // [n_layers, capacity, kv_dim]
-  };
-  Slot& slot(int32_t slot, int32_t position);
+  const float* row(int32_t slot, int layer, int part, int64_t position) const;
 
   int n_layers_;
   int64_t kv_dim_;
-  int64_t capacity_;
-  std::vector<Slot> slots_;
+  int block_size_;
+  int n_blocks_;
+  int64_t max_positions_;
+  std::vector<float> pool_;                  // [n_blocks, n_layers, 2, block_size, kv_dim]
+  std::vector<int32_t> free_;                // free block ids, taken from the back
+  std::vector<std::vector<int32_t>> tables_;  // per slot: block ids in position order
 };
 
 }  // namespace elephant::layers

@@ -26,7 +26,8 @@ namespace elephant::models {
 
 struct ModelOptions {
   std::optional<int> experts_per_token;  // unset: the checkpoint's num_experts_per_tok
-  int context_length = 0;     // KV capacity per sequence; 0: max_position_embeddings
+  int context_length = 0;     // longest sequence; 0: max_position_embeddings
+  int kv_block_size = 16;     // positions per KV-cache block
 };
 
 struct ParameterCounts {
@@ -43,9 +44,14 @@ class Model {
   const format::Checkpoint& checkpoint() const { return *checkpoint_; }
   layers::ExpertStore& experts() { return *experts_; }
   ParameterCounts parameter_counts() const { return counts_; }
-  layers::KvCache make_kv_cache() const;
+  // A KV cache with room for n_sequences full-context sequences (blocks of kv_block_size).
+  layers::KvCache make_kv_cache(int n_sequences = 1) const;
+  // A KV cache of as many blocks as fit in budget_bytes (at least one full-context sequence).
+  layers::KvCache make_kv_cache_for_budget(int64_t budget_bytes) const;
+  int64_t context_length() const;
 
-  // Runs one step over all rows. Returns logits [n_selected, vocab] for the rows whose
+  // Runs one step over all rows, reserving KV positions as needed (Error when the cache is full).
+  // Returns logits [n_selected, vocab] for the rows whose
   // logits_rows entry is non-zero (every row when logits_rows is empty), in row order.
   std::vector<float> forward(const layers::RowBatch& rows, layers::KvCache& cache,
                              std::span<const uint8_t> logits_rows = {});

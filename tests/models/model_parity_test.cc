@@ -120,7 +120,7 @@ TEST_P(ModelParityTest, PromptsBatchedTogetherGiveTheSameLogitsAsAlone) {
   std::vector<std::vector<int32_t>> prompts = {testing::ids(reference["prompt_ids"])};
   for (const auto& other : reference["other_prompts"]) prompts.push_back(testing::ids(other));
 
-  auto cache = model->make_kv_cache();
+  auto cache = model->make_kv_cache(static_cast<int>(prompts.size()));
   layers::RowBatch rows;
   // Interleave the prompts' rows so that no prompt is a contiguous block of the batch.
   size_t longest = 0;
