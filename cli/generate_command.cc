@@ -1,11 +1,19 @@
-// `elephant generate`: one prompt, streamed token by token to stdout; speed summary on stderr.
+// `elephant generate`: one prompt, streamed to stdout as it is generated; speed on stderr.
+// A text prompt (-p) needs the model directory's tokenizer (tokenizer.json or tokenizer.model);
+// with --chat it is wrapped as a user message in the model's chat template first. Token-id
+// prompts (--prompt-ids) print ids.
 #include <cstdio>
+#include <filesystem>
 
+#include "chat/chat_template.h"
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "engine/generate.h"
+#include "format/checkpoint.h"
 #include "ops/ops.h"
+#include "tokenizer/stream_decoder.h"
+#include "tokenizer/tokenizer.h"
 
 namespace elephant::cli {
 namespace {
@@ -14,34 +22,74 @@ struct GenerateFlags {
   ModelFlags model;
   std::string prompt_text;
   std::vector<int32_t> prompt_ids;
+  bool chat = false;
+  std::string system;
   engine::GenerateOptions options;
   bool ignore_eos = false;
 };
 
 double tokens_per_second(size_t n, double seconds) { return seconds > 0 ? static_cast<double>(n) / seconds : 0.0; }
 
-void run(GenerateFlags& flags) {
-  if (flags.prompt_ids.empty()) {
-    fail("give the prompt as --prompt-ids 1,2,3 (text prompts need the tokenizer, which this build does not include)");
+// The prompt text as the model should see it: raw, or rendered through the chat template.
+std::string prompt_for_model(const GenerateFlags& flags) {
+  if (!flags.chat) return flags.prompt_text;
+  const auto config_path = std::filesystem::path(flags.model.model_dir) / "tokenizer_config.json";
+  if (!std::filesystem::exists(config_path)) {
+    fail("--chat: {} is missing (it holds the chat template)", config_path.string());
   }
+  const chat::Json tokenizer_config = chat::Json::parse(format::read_json_file(config_path).dump());
+  chat::Json messages = chat::Json::array();
+  if (!flags.system.empty()) messages.push_back({{"role", "system"}, {"content", flags.system}});
+  messages.push_back({{"role", "user"}, {"content", flags.prompt_text}});
+  return chat::apply_chat_template(tokenizer_config, messages, true);
+}
+
+void run(GenerateFlags& flags) {
+  if (flags.prompt_ids.empty() == flags.prompt_text.empty()) {
+    fail("give exactly one of -p/--prompt TEXT or --prompt-ids 1,2,3");
+  }
+  if (!flags.system.empty() && !flags.chat) fail("--system needs --chat");
   auto model = load_model(flags.model);
-  check_token_ids(flags.prompt_ids, *model, "--prompt-ids");
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer;
+  std::vector<int32_t> prompt = flags.prompt_ids;
+  if (!flags.prompt_text.empty()) {
+    tokenizer = tokenizer::Tokenizer::load(flags.model.model_dir);
+    // A chat template writes the special tokens itself, so none are added again.
+    prompt = tokenizer->encode(prompt_for_model(flags), !flags.chat);
+    if (tokenizer->vocab_size() > model->config().vocab_size) {
+      fail("{}: the tokenizer has {} ids but the model's vocabulary is {}", flags.model.model_dir,
+           tokenizer->vocab_size(), model->config().vocab_size);
+    }
+  }
+  check_token_ids(prompt, *model, "--prompt-ids");
   flags.options.stop_on_eos = !flags.ignore_eos;
-  bool first = true;
+
   engine::GenerateCallbacks callbacks;
+  std::unique_ptr<tokenizer::StreamDecoder> stream;
+  bool first = true;
+  if (tokenizer) {
+    stream = std::make_unique<tokenizer::StreamDecoder>(*tokenizer, true);
+    callbacks.detokenize = [&](std::span<const int32_t> ids) { return tokenizer->decode(ids, true); };
+    std::printf("%s", flags.prompt_text.c_str());
+  }
   callbacks.on_token = [&](int32_t token) {
-    std::printf("%s%d", first ? "" : " ", token);
+    if (stream) {
+      std::printf("%s", stream->step(token).c_str());
+    } else {
+      std::printf("%s%d", first ? "" : " ", token);
+    }
     std::fflush(stdout);
     first = false;
     return true;
   };
-  const auto result = engine::generate(*model, flags.prompt_ids, flags.options, callbacks);
+  const auto result = engine::generate(*model, prompt, flags.options, callbacks);
+  if (stream && result.stop_reason != engine::StopReason::kStopString) std::printf("%s", stream->finish().c_str());
   std::printf("\n");
   std::fprintf(stderr,
                "prompt: %zu tokens, %.1f tokens/s | generation: %zu tokens, %.1f tokens/s | stop: %s | kernels: %s, "
                "%d threads\n",
-               flags.prompt_ids.size(), tokens_per_second(flags.prompt_ids.size(), result.prompt_seconds),
-               result.tokens.size(), tokens_per_second(result.tokens.size(), result.generate_seconds),
+               prompt.size(), tokens_per_second(prompt.size(), result.prompt_seconds), result.tokens.size(),
+               tokens_per_second(result.tokens.size(), result.generate_seconds),
                engine::stop_reason_name(result.stop_reason).c_str(), std::string(ops::active_kernels().name).c_str(),
                thread_count());
 }
@@ -50,10 +98,12 @@ void run(GenerateFlags& flags) {
 
 void register_generate(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& handlers) {
   static GenerateFlags flags;
-  auto* command = app.add_subcommand("generate", "generate tokens from a prompt");
+  auto* command = app.add_subcommand("generate", "generate text (or token ids) from a prompt");
   add_model_flags(command, flags.model);
-  command->add_option("-p,--prompt", flags.prompt_text, "prompt text");
+  command->add_option("-p,--prompt", flags.prompt_text, "prompt text (needs the model's tokenizer)");
   command->add_option("--prompt-ids", flags.prompt_ids, "prompt token ids, comma separated")->delimiter(',');
+  command->add_flag("--chat", flags.chat, "wrap the prompt as a user message in the model's chat template");
+  command->add_option("--system", flags.system, "system message for --chat");
   command->add_option("-n,--max-tokens", flags.options.max_new_tokens, "tokens to generate (default 64)")
       ->check(CLI::NonNegativeNumber);
   auto& sampling = flags.options.sampling;
