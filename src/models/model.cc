@@ -6,7 +6,6 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "format/quantization.h"
 #include "models/family_tensors.h"
 #include "ops/ops.h"
 
@@ -20,10 +19,7 @@ using format::TensorView;
 // Reads tensors for the model while counting what it reads (for `inspect`).
 class TensorReader {
  public:
-  TensorReader(const Checkpoint& checkpoint, ParameterCounts& counts)
-      : checkpoint_(checkpoint),
-        counts_(counts),
-        quantization_(format::read_quantization_config(checkpoint.config(), checkpoint.config_path())) {}
+  TensorReader(const Checkpoint& checkpoint, ParameterCounts& counts) : checkpoint_(checkpoint), counts_(counts) {}
 
   const TensorView& tensor(const std::string& name, const std::vector<int64_t>& shape) {
     const TensorView& view = checkpoint_.require(name, shape);
@@ -32,25 +28,9 @@ class TensorReader {
     return view;
   }
 
-  // Full precision only: the embedding (rows are widened directly) and router gates.
-  ops::WeightMatrix dense_matrix(const std::string& name, int64_t rows, int64_t cols) {
+  ops::WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols) {
     const TensorView& view = tensor(name, {rows, cols});
     return {view.dtype, rows, cols, view.bytes.data()};
-  }
-
-  // Dense when the checkpoint has `name`; otherwise, in a quantized checkpoint, a zero-copy
-  // quantized view of "<base>.qweight" and "<base>.scales" (docs/quantization.md).
-  ops::WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols) {
-    if (!quantization_ || checkpoint_.contains(name)) return dense_matrix(name, rows, cols);
-    const auto [qweight, scales] = format::require_quantized(checkpoint_, name, rows, cols, *quantization_);
-    counts_.total += rows * cols;
-    counts_.weight_bytes += static_cast<int64_t>(qweight->bytes.size() + scales->bytes.size());
-    ops::WeightMatrix w{qweight->dtype, rows, cols, qweight->bytes.data()};
-    w.format = quantization_->bits == 8 ? kernels::WeightFormat::kInt8PerChannel : kernels::WeightFormat::kInt4Group;
-    w.scales = scales->bytes.data();
-    w.scale_dtype = scales->dtype;
-    w.group_size = quantization_->group_size;
-    return w;
   }
 
   std::vector<float> vector(const std::string& name, int64_t size) {
@@ -68,7 +48,6 @@ class TensorReader {
  private:
   const Checkpoint& checkpoint_;
   ParameterCounts& counts_;
-  std::optional<format::QuantizationConfig> quantization_;
 };
 
 std::string name(const std::string& pattern, int layer, int expert = 0) {
@@ -100,7 +79,7 @@ void Model::load_weights() {
   const int64_t q_dim = int64_t{c.n_heads} * c.head_dim;
   const int64_t kv_dim = int64_t{c.n_kv_heads} * c.head_dim;
 
-  embedding_ = reader.dense_matrix("model.embed_tokens.weight", c.vocab_size, hidden);
+  embedding_ = reader.matrix("model.embed_tokens.weight", c.vocab_size, hidden);
   lm_head_ = c.tie_word_embeddings ? embedding_ : reader.matrix("lm_head.weight", c.vocab_size, hidden);
   final_norm_ = reader.vector("model.norm.weight", hidden);
 
@@ -148,9 +127,9 @@ void Model::load_weights() {
         shared = layers::SharedExpert{reader.swiglu(name(names.shared_gate, l), name(names.shared_up, l),
                                                     name(names.shared_down, l), hidden, c.moe.shared_expert_ffn),
                                       std::nullopt};
-        if (c.moe.shared_expert_gated) shared->gate = reader.dense_matrix(name(names.shared_expert_gate, l), 1, hidden);
+        if (c.moe.shared_expert_gated) shared->gate = reader.matrix(name(names.shared_expert_gate, l), 1, hidden);
       }
-      block.moe = std::make_unique<layers::MoeLayer>(config_, l, reader.dense_matrix(name(names.router, l), c.moe.n_experts, hidden),
+      block.moe = std::make_unique<layers::MoeLayer>(config_, l, reader.matrix(name(names.router, l), c.moe.n_experts, hidden),
                                                      *experts_, std::move(shared));
     } else {
       block.dense = reader.swiglu(name(names.dense_gate, l), name(names.dense_up, l), name(names.dense_down, l), hidden,
