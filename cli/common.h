@@ -22,7 +22,7 @@ struct ModelFlags {
 };
 
 // Adds -m/--model, --threads, --kernels, --experts-per-token, --context to a subcommand.
-void add_model_flags(CLI::App* command, ModelFlags& flags);
+void add_model_flags(CLI::App* command, ModelFlags& flags, bool model_required = true);
 // Applies thread/kernel choices and loads the model; throws Error on bad input.
 std::unique_ptr<models::Model> load_model(const ModelFlags& flags);
 // Throws Error naming the flag when an id is outside the model's vocabulary.
@@ -33,5 +33,7 @@ using Handler = std::function<void()>;
 void register_generate(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& handlers);
 void register_logits(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& handlers);
 void register_inspect(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& handlers);
+void register_bench(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& handlers);
+void register_quantize(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& handlers);
 
 }  // namespace elephant::cli

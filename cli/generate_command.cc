@@ -4,6 +4,8 @@
 // prompts (--prompt-ids) print ids.
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "chat/chat_template.h"
 #include "cli/common.h"
@@ -28,6 +30,9 @@ struct GenerateFlags {
   bool ignore_eos = false;
 };
 
+// fwrite, not printf: generated text may contain NUL characters.
+void print_text(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+
 double tokens_per_second(size_t n, double seconds) { return seconds > 0 ? static_cast<double>(n) / seconds : 0.0; }
 
 // The prompt text as the model should see it: raw, or rendered through the chat template.
@@ -35,9 +40,15 @@ std::string prompt_for_model(const GenerateFlags& flags) {
   if (!flags.chat) return flags.prompt_text;
   const auto config_path = std::filesystem::path(flags.model.model_dir) / "tokenizer_config.json";
   if (!std::filesystem::exists(config_path)) {
-    fail("--chat: {} is missing (it holds the chat template)", config_path.string());
+    fail("--chat: {} is missing (it holds the special tokens and the chat template)", config_path.string());
   }
-  const chat::Json tokenizer_config = chat::Json::parse(format::read_json_file(config_path).dump());
+  chat::Json tokenizer_config = chat::Json::parse(format::read_json_file(config_path).dump());
+  // transformers 5 saves the template beside the config instead of inside it.
+  const auto template_path = std::filesystem::path(flags.model.model_dir) / "chat_template.jinja";
+  if (!tokenizer_config.contains("chat_template") && std::filesystem::exists(template_path)) {
+    std::ifstream stream(template_path);
+    tokenizer_config["chat_template"] = std::string(std::istreambuf_iterator<char>(stream), {});
+  }
   chat::Json messages = chat::Json::array();
   if (!flags.system.empty()) messages.push_back({{"role", "system"}, {"content", flags.system}});
   messages.push_back({{"role", "user"}, {"content", flags.prompt_text}});
@@ -70,11 +81,12 @@ void run(GenerateFlags& flags) {
   if (tokenizer) {
     stream = std::make_unique<tokenizer::StreamDecoder>(*tokenizer, true);
     callbacks.detokenize = [&](std::span<const int32_t> ids) { return tokenizer->decode(ids, true); };
-    std::printf("%s", flags.prompt_text.c_str());
+    // A plain prompt is echoed so the output reads as one text; a chat reply stands alone.
+    if (!flags.chat) print_text(flags.prompt_text);
   }
   callbacks.on_token = [&](int32_t token) {
     if (stream) {
-      std::printf("%s", stream->step(token).c_str());
+      print_text(stream->step(token));
     } else {
       std::printf("%s%d", first ? "" : " ", token);
     }
@@ -83,7 +95,7 @@ void run(GenerateFlags& flags) {
     return true;
   };
   const auto result = engine::generate(*model, prompt, flags.options, callbacks);
-  if (stream && result.stop_reason != engine::StopReason::kStopString) std::printf("%s", stream->finish().c_str());
+  if (stream && result.stop_reason != engine::StopReason::kStopString) print_text(stream->finish());
   std::printf("\n");
   std::fprintf(stderr,
                "prompt: %zu tokens, %.1f tokens/s | generation: %zu tokens, %.1f tokens/s | stop: %s | kernels: %s, "

@@ -3,11 +3,16 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "cli/common.h"
 #include "core/error.h"
 
 int main(int argc, char** argv) {
+  // Idle OpenMP workers sleep instead of spinning: on a machine whose cores are shared (or when
+  // several processes run), spinning workers starve the threads doing real work. Set before the
+  // OpenMP runtime starts; a user's own OMP_WAIT_POLICY wins.
+  setenv("OMP_WAIT_POLICY", "passive", 0);
   CLI::App app{"elephant: fast inference for Mixture-of-Experts models from Hugging Face checkpoints"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "elephant 0.1.0");
@@ -15,6 +20,8 @@ int main(int argc, char** argv) {
   elephant::cli::register_generate(app, handlers);
   elephant::cli::register_logits(app, handlers);
   elephant::cli::register_inspect(app, handlers);
+  elephant::cli::register_bench(app, handlers);
+  elephant::cli::register_quantize(app, handlers);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -2,7 +2,9 @@
 // table per instruction set holds them. src/ops chooses the table once (best ISA the CPU has,
 // unless the user or a test asks for another) and never calls an ISA-specific symbol directly.
 //
-// Kernels know nothing about models: they see fp32 activations and weight matrices.
+// Kernels know nothing about models: they see fp32 activations and weight matrices. A weight
+// matrix carries its own storage format (dense or quantized, docs/quantization.md), so callers
+// never fork per format: ops::matmul picks the table entry for w.format.
 #pragma once
 
 #include <cstdint>
@@ -13,14 +15,32 @@
 
 namespace elephant::kernels {
 
+// How a weight matrix's values are stored (docs/quantization.md is the byte-level spec).
+enum class WeightFormat : uint8_t {
+  kDense,           // data: [rows, cols] F32/F16/BF16
+  kInt8PerChannel,  // data: [rows, cols] I8, w = q * scale[row]; q in [-127, 127]
+  kInt4Group,       // data: [rows, cols/2] U8, byte j of a row = column 2j (low nibble) | 2j+1 (high)
+                    // w = (nibble - 8) * scale[row, col / group_size]
+};
+
+std::string_view weight_format_name(WeightFormat format);
+
 // A row-major weight matrix [rows = outputs, cols = inputs], as Hugging Face Linear layers store
-// it. F32, F16 and BF16 are read in place and widened to fp32 in registers.
+// it. Dense F32, F16 and BF16 are read in place and widened to fp32 in registers; quantized
+// matrices are dequantized inside the kernels, never into memory.
 struct WeightMatrix {
-  DType dtype = DType::kF32;
+  DType dtype = DType::kF32;  // element type of data: F32/F16/BF16 dense, I8 (int8), U8 (packed int4)
   int64_t rows = 0;
   int64_t cols = 0;
   const void* data = nullptr;
+  WeightFormat format = WeightFormat::kDense;
+  const void* scales = nullptr;     // quantized: [rows] (int8) or [rows, cols / group_size] (int4)
+  DType scale_dtype = DType::kF32;  // F32, F16 or BF16
+  int64_t group_size = 0;           // int4: columns per scale (valid_group_size) dividing cols
 };
+
+// Throws Error (naming `what`) when a quantized matrix's fields are inconsistent.
+void check_weight_matrix(const WeightMatrix& w, std::string_view what);
 
 // y[i, o] = sum_k x[i, k] * w[o, k] for i in [0, n_rows), o in [row_begin, row_end).
 // x is [n_rows, w.cols] with row stride w.cols; y is [n_rows, y_stride].
@@ -31,10 +51,20 @@ using MatmulFn = void (*)(const float* x, int64_t n_rows, const WeightMatrix& w,
 
 enum class Isa : uint8_t { kReference, kAvx2, kCount };
 
+// The two ways a quantized matmul can treat its fp32 activations:
+//   kF32:  dequantize weights in registers and multiply-add in fp32;
+//   kInt8: quantize each activation row to int8 (symmetric, scale max|x|/127, round to nearest
+//          even) and take exact int32 dot products (AVX2 maddubs/madd), scaled once per group.
+// Both are functions of a row alone, so either keeps the batch-invariance contract.
+enum class Activations : uint8_t { kF32, kInt8, kCount };
+
 struct KernelTable {
   Isa isa;
   std::string_view name;
-  MatmulFn matmul;
+  MatmulFn matmul;  // kDense weights
+  // Indexed by Activations.
+  MatmulFn matmul_int8[static_cast<size_t>(Activations::kCount)];  // kInt8PerChannel weights
+  MatmulFn matmul_int4[static_cast<size_t>(Activations::kCount)];  // kInt4Group weights
 };
 
 const KernelTable& reference_kernels();

@@ -6,6 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config python3
   nlohmann-json3-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev
   libpcre2-dev libutf8proc-dev libsentencepiece-dev
+  libopenblas-dev
 )
 missing=()
 for p in "${packages[@]}"; do

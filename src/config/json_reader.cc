@@ -1,8 +1,27 @@
 #include "config/json_reader.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+
 #include "core/error.h"
 
 namespace elephant::config {
+namespace {
+
+// An integer that fits an int: nlohmann's get<int>() would silently wrap a larger one (an
+// eos_token_id of 2^32 + 2 would become 2).
+bool is_int(const nlohmann::json& value) {
+  if (value.is_number_unsigned()) return value.get<uint64_t>() <= uint64_t{std::numeric_limits<int>::max()};
+  if (!value.is_number_integer()) return false;
+  const int64_t number = value.get<int64_t>();
+  return number >= std::numeric_limits<int>::min() && number <= std::numeric_limits<int>::max();
+}
+
+constexpr int64_t kMaxPositiveInt = int64_t{1} << 30;
+
+}  // namespace
 
 bool JsonReader::has(const std::string& key) const { return json_.contains(key) && !json_[key].is_null(); }
 
@@ -21,9 +40,12 @@ void JsonReader::fail_key(const std::string& key, const std::string& expected) c
 }
 
 int JsonReader::positive_int(const std::string& key) const {
-  if (!has(key) || !json_[key].is_number_integer() || json_[key].get<int64_t>() <= 0 ||
-      json_[key].get<int64_t>() > (int64_t{1} << 30)) {
+  if (!has(key) || !json_[key].is_number_integer() || json_[key].get<int64_t>() <= 0) {
     fail_key(key, "a positive integer");
+  }
+  // Unsigned values beyond int64_t read as negative above, so only this bound is left.
+  if (json_[key].get<int64_t>() > kMaxPositiveInt) {
+    fail_key(key, fmt::format("a positive integer no larger than {}", kMaxPositiveInt));
   }
   return json_[key].get<int>();
 }
@@ -34,7 +56,7 @@ int JsonReader::positive_int_or(const std::string& key, int fallback) const {
 
 int JsonReader::int_or(const std::string& key, int fallback) const {
   if (!has(key)) return fallback;
-  if (!json_[key].is_number_integer()) fail_key(key, "an integer");
+  if (!is_int(json_[key])) fail_key(key, "an integer");
   return json_[key].get<int>();
 }
 
@@ -61,7 +83,7 @@ std::vector<int> JsonReader::int_list_or(const std::string& key, const std::vect
   if (!json_[key].is_array()) fail_key(key, "a list of integers");
   std::vector<int> values;
   for (const auto& item : json_[key]) {
-    if (!item.is_number_integer()) fail_key(key, "a list of integers");
+    if (!is_int(item)) fail_key(key, "a list of integers");
     values.push_back(item.get<int>());
   }
   return values;
@@ -69,8 +91,12 @@ std::vector<int> JsonReader::int_list_or(const std::string& key, const std::vect
 
 std::vector<int> JsonReader::int_or_list(const std::string& key) const {
   if (!has(key)) return {};
-  if (json_[key].is_number_integer()) return {json_[key].get<int>()};
-  return int_list_or(key, {});
+  const auto& value = json_[key];
+  if (is_int(value)) return {value.get<int>()};
+  if (!value.is_array() || !std::all_of(value.begin(), value.end(), is_int)) {
+    fail_key(key, "an integer or a list of integers");
+  }
+  return value.get<std::vector<int>>();
 }
 
 }  // namespace elephant::config

@@ -159,6 +159,7 @@ std::string family_name(Family family) {
 }
 
 ModelConfig parse_model_config(const nlohmann::json& json, const std::filesystem::path& path) {
+  if (!json.is_object()) fail("{}: expected a JSON object, found {}", path.string(), json.type_name());
   const JsonReader reader(json, path);
   if (!reader.has("model_type") || !json["model_type"].is_string()) {
     reader.fail_key("model_type", fmt::format("one of: {}", supported_model_types()));

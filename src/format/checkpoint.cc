@@ -93,6 +93,7 @@ const TensorView* Checkpoint::find(const std::string& name) const {
 
 const TensorView& Checkpoint::require(const std::string& name, const std::vector<int64_t>& expected_shape) const {
   const TensorView* view = find(name);
+  if (view == nullptr && random_) view = &synthesize(name, expected_shape);
   if (view == nullptr) {
     fail("{}: tensor '{}' is missing (expected shape [{}]; the config implies it)", directory_.string(), name,
          fmt::join(expected_shape, ", "));

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -23,6 +24,11 @@ class Checkpoint {
   // Opens the directory; validates every file's header and, for sharded checkpoints, that the
   // index and the shards agree.
   static std::unique_ptr<Checkpoint> open(const std::filesystem::path& directory);
+  // A checkpoint of random weights for `config` (benchmarks need no download): each tensor the
+  // model requires is created on its first request, with the requested shape, in `dtype`
+  // (random_checkpoint.cc). 1-D tensors (norms, biases) are near 1 / near 0, matrices uniform in
+  // ±1/sqrt(cols), so activations keep unit scale through the layers.
+  static std::unique_ptr<Checkpoint> random(nlohmann::json config, DType dtype, uint64_t seed);
 
   const std::filesystem::path& directory() const { return directory_; }
   const nlohmann::json& config() const { return config_; }
@@ -42,9 +48,19 @@ class Checkpoint {
   std::filesystem::path config_path_;
   nlohmann::json config_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
-  std::map<std::string, const TensorView*> tensors_;
+  mutable std::map<std::string, const TensorView*> tensors_;  // random checkpoints add on request
   mutable std::mutex used_mutex_;
   mutable std::set<std::string> used_;
+
+  struct RandomSource {
+    DType dtype;
+    uint64_t seed;
+  };
+  std::optional<RandomSource> random_;
+  // Random tensors created on request; a std::map keeps views and bytes at stable addresses.
+  mutable std::map<std::string, std::vector<std::byte>> random_bytes_;
+  mutable std::map<std::string, TensorView> random_views_;
+  const TensorView& synthesize(const std::string& name, const std::vector<int64_t>& shape) const;
 };
 
 // Reads and parses a JSON file; throws Error naming the file on I/O or syntax errors.

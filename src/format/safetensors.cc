@@ -99,13 +99,19 @@ void SafetensorsFile::parse() {
     view.dtype = *dtype;
     const auto& shape_field = entry["shape"];
     if (!shape_field.is_array()) fail("{}: 'shape' must be an array of non-negative integers", where());
+    // Bounding the byte count (not only the element count) keeps numel × dtype size from wrapping
+    // around to a small number that the offsets could match; bounding each extent keeps it an
+    // int64_t even next to a zero extent.
+    const uint64_t max_numel = (uint64_t{1} << 62) / dtype_size_bytes(view.dtype);
     uint64_t numel = 1;
     for (const auto& dim : shape_field) {
       if (!dim.is_number_unsigned()) {
         fail("{}: 'shape' must be an array of non-negative integers, found {}", where(), shape_field.dump());
       }
       const uint64_t extent = dim.get<uint64_t>();
-      if (extent != 0 && numel > (uint64_t{1} << 62) / extent) fail("{}: shape {} overflows", where(), shape_field.dump());
+      if (extent > max_numel || (extent != 0 && numel > max_numel / extent)) {
+        fail("{}: shape {} of {} overflows (more than 2^62 bytes)", where(), shape_field.dump(), dtype_name(view.dtype));
+      }
       numel *= extent;
       view.shape.push_back(static_cast<int64_t>(extent));
     }

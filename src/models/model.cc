@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "format/quantization.h"
 #include "models/family_tensors.h"
 #include "ops/ops.h"
 
@@ -19,7 +20,10 @@ using format::TensorView;
 // Reads tensors for the model while counting what it reads (for `inspect`).
 class TensorReader {
  public:
-  TensorReader(const Checkpoint& checkpoint, ParameterCounts& counts) : checkpoint_(checkpoint), counts_(counts) {}
+  TensorReader(const Checkpoint& checkpoint, ParameterCounts& counts)
+      : checkpoint_(checkpoint),
+        counts_(counts),
+        quantization_(format::read_quantization_config(checkpoint.config(), checkpoint.config_path())) {}
 
   const TensorView& tensor(const std::string& name, const std::vector<int64_t>& shape) {
     const TensorView& view = checkpoint_.require(name, shape);
@@ -28,9 +32,25 @@ class TensorReader {
     return view;
   }
 
-  ops::WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols) {
+  // Full precision only: the embedding (rows are widened directly) and router gates.
+  ops::WeightMatrix dense_matrix(const std::string& name, int64_t rows, int64_t cols) {
     const TensorView& view = tensor(name, {rows, cols});
     return {view.dtype, rows, cols, view.bytes.data()};
+  }
+
+  // Dense when the checkpoint has `name`; otherwise, in a quantized checkpoint, a zero-copy
+  // quantized view of "<base>.qweight" and "<base>.scales" (docs/quantization.md).
+  ops::WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols) {
+    if (!quantization_ || checkpoint_.contains(name)) return dense_matrix(name, rows, cols);
+    const auto [qweight, scales] = format::require_quantized(checkpoint_, name, rows, cols, *quantization_);
+    counts_.total += rows * cols;
+    counts_.weight_bytes += static_cast<int64_t>(qweight->bytes.size() + scales->bytes.size());
+    ops::WeightMatrix w{qweight->dtype, rows, cols, qweight->bytes.data()};
+    w.format = quantization_->bits == 8 ? kernels::WeightFormat::kInt8PerChannel : kernels::WeightFormat::kInt4Group;
+    w.scales = scales->bytes.data();
+    w.scale_dtype = scales->dtype;
+    w.group_size = quantization_->group_size;
+    return w;
   }
 
   std::vector<float> vector(const std::string& name, int64_t size) {
@@ -48,6 +68,7 @@ class TensorReader {
  private:
   const Checkpoint& checkpoint_;
   ParameterCounts& counts_;
+  std::optional<format::QuantizationConfig> quantization_;
 };
 
 std::string name(const std::string& pattern, int layer, int expert = 0) {
@@ -57,16 +78,21 @@ std::string name(const std::string& pattern, int layer, int expert = 0) {
 }  // namespace
 
 std::unique_ptr<Model> Model::load(const std::filesystem::path& directory, const ModelOptions& options) {
+  return from_checkpoint(Checkpoint::open(directory), options);
+}
+
+std::unique_ptr<Model> Model::from_checkpoint(std::unique_ptr<format::Checkpoint> checkpoint,
+                                              const ModelOptions& options) {
   std::unique_ptr<Model> model(new Model());
   model->options_ = options;
-  model->checkpoint_ = Checkpoint::open(directory);
+  model->checkpoint_ = std::move(checkpoint);
   model->config_ = config::parse_model_config(model->checkpoint_->config(), model->checkpoint_->config_path());
   if (options.experts_per_token) config::set_experts_per_token(model->config_, *options.experts_per_token);
   if (options.context_length < 0) fail("--context {}: expected a positive number of tokens", options.context_length);
   model->load_weights();
   for (const auto& unused : model->checkpoint_->unused_tensor_names()) {
-    warn(fmt::format("{}: tensor '{}' is not used by the {} model; ignored", directory.string(), unused,
-                     model->config_.model_type));
+    warn(fmt::format("{}: tensor '{}' is not used by the {} model; ignored", model->checkpoint_->directory().string(),
+                     unused, model->config_.model_type));
   }
   return model;
 }
@@ -79,12 +105,14 @@ void Model::load_weights() {
   const int64_t q_dim = int64_t{c.n_heads} * c.head_dim;
   const int64_t kv_dim = int64_t{c.n_kv_heads} * c.head_dim;
 
-  embedding_ = reader.matrix("model.embed_tokens.weight", c.vocab_size, hidden);
+  embedding_ = reader.dense_matrix("model.embed_tokens.weight", c.vocab_size, hidden);
+  counts_.embedding_bytes = counts_.weight_bytes;
   lm_head_ = c.tie_word_embeddings ? embedding_ : reader.matrix("lm_head.weight", c.vocab_size, hidden);
   final_norm_ = reader.vector("model.norm.weight", hidden);
 
   std::vector<std::vector<layers::SwigluWeights>> experts(static_cast<size_t>(c.n_layers));
   int64_t expert_params = 0;
+  const int64_t bytes_before_experts = counts_.weight_bytes;
   for (int l = 0; l < c.n_layers; ++l) {
     if (!c.layers[static_cast<size_t>(l)].is_moe) continue;
     for (int e = 0; e < c.moe.n_experts; ++e) {
@@ -93,6 +121,7 @@ void Model::load_weights() {
     }
     expert_params += int64_t{c.moe.n_experts - c.moe.top_k} * 3 * hidden * c.moe.expert_ffn;
   }
+  counts_.expert_bytes = counts_.weight_bytes - bytes_before_experts;
   experts_ = std::make_unique<layers::ResidentExpertStore>(std::move(experts));
 
   blocks_.resize(static_cast<size_t>(c.n_layers));
@@ -127,9 +156,9 @@ void Model::load_weights() {
         shared = layers::SharedExpert{reader.swiglu(name(names.shared_gate, l), name(names.shared_up, l),
                                                     name(names.shared_down, l), hidden, c.moe.shared_expert_ffn),
                                       std::nullopt};
-        if (c.moe.shared_expert_gated) shared->gate = reader.matrix(name(names.shared_expert_gate, l), 1, hidden);
+        if (c.moe.shared_expert_gated) shared->gate = reader.dense_matrix(name(names.shared_expert_gate, l), 1, hidden);
       }
-      block.moe = std::make_unique<layers::MoeLayer>(config_, l, reader.matrix(name(names.router, l), c.moe.n_experts, hidden),
+      block.moe = std::make_unique<layers::MoeLayer>(config_, l, reader.dense_matrix(name(names.router, l), c.moe.n_experts, hidden),
                                                      *experts_, std::move(shared));
     } else {
       block.dense = reader.swiglu(name(names.dense_gate, l), name(names.dense_up, l), name(names.dense_down, l), hidden,

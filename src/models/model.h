@@ -34,11 +34,16 @@ struct ParameterCounts {
   int64_t total = 0;             // every tensor the model reads
   int64_t active_per_token = 0;  // total minus the routed experts a token does not use
   int64_t weight_bytes = 0;      // bytes of all tensors the model reads
+  int64_t expert_bytes = 0;      // bytes of all routed experts (read only when rows are routed to them)
+  int64_t embedding_bytes = 0;   // bytes of the input embedding table (only a row per token is read)
 };
 
 class Model {
  public:
   static std::unique_ptr<Model> load(const std::filesystem::path& directory, const ModelOptions& options = {});
+  // A model over an already opened checkpoint (e.g. Checkpoint::random for benchmarks).
+  static std::unique_ptr<Model> from_checkpoint(std::unique_ptr<format::Checkpoint> checkpoint,
+                                                const ModelOptions& options = {});
 
   const config::ModelConfig& config() const { return config_; }
   const format::Checkpoint& checkpoint() const { return *checkpoint_; }

@@ -17,6 +17,9 @@ const kernels::KernelTable* g_kernels = nullptr;
 
 // Splitting output features below this many per thread costs more in synchronisation than it saves.
 constexpr int64_t kMinRowsPerThread = 16;
+// Below about this many multiply-adds a thread's share finishes faster than waking a worker
+// (tens of microseconds), so small matmuls stay on the calling thread.
+constexpr int64_t kMinMultiplyAddsPerThread = int64_t{1} << 18;
 
 }  // namespace
 
@@ -42,13 +45,22 @@ void select_kernels(std::string_view name) {
   fail("kernels '{}' are not available on this CPU/build (available: {})", name, choices);
 }
 
+// int8 activations won for both formats at every bench shape, decode and prefill (maddubs does 32
+// multiply-adds per instruction against 8 for an fp32 FMA, and skips the int -> float widening);
+// docs/performance.md has the numbers.
+kernels::Activations quantized_activations(kernels::WeightFormat format) { return kernels::Activations::kInt8; }
+
 void matmul(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, std::span<const float> bias) {
-  if (w.dtype != DType::kF32 && w.dtype != DType::kBF16 && w.dtype != DType::kF16) {
-    fail("matmul: weight dtype {} is not supported (F32, F16, BF16)", dtype_name(w.dtype));
-  }
+  kernels::check_weight_matrix(w, "matmul");
   if (n_rows == 0) return;
-  const kernels::MatmulFn kernel = active_kernels().matmul;
-  parallel_for(w.rows, kMinRowsPerThread, [&](int64_t begin, int64_t end) {
+  const kernels::KernelTable& table = active_kernels();
+  const auto activations = static_cast<size_t>(quantized_activations(w.format));
+  kernels::MatmulFn kernel = table.matmul;
+  if (w.format == kernels::WeightFormat::kInt8PerChannel) kernel = table.matmul_int8[activations];
+  if (w.format == kernels::WeightFormat::kInt4Group) kernel = table.matmul_int4[activations];
+  const int64_t multiply_adds_per_row = std::max<int64_t>(1, n_rows * w.cols);
+  const int64_t min_rows = std::max(kMinRowsPerThread, kMinMultiplyAddsPerThread / multiply_adds_per_row);
+  parallel_for(w.rows, min_rows, [&](int64_t begin, int64_t end) {
     kernel(x, n_rows, w, y, w.rows, begin, end);
     if (!bias.empty()) {
       for (int64_t r = 0; r < n_rows; ++r) {

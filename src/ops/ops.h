@@ -18,7 +18,13 @@ const kernels::KernelTable& active_kernels();
 // "reference", "avx2" or "auto"; an unknown or unavailable name is an Error listing the choices.
 void select_kernels(std::string_view name);
 
-// y[n_rows, w.rows] = x[n_rows, w.cols] · wᵀ (+ bias[w.rows] when bias is not empty).
+// The activation strategy quantized matmuls of this format use (kernels.h Activations). Fixed per
+// format, never per call, so a row's result does not depend on the batch it is in; chosen from
+// the measurements in docs/performance.md.
+kernels::Activations quantized_activations(kernels::WeightFormat format);
+
+// y[n_rows, w.rows] = x[n_rows, w.cols] · wᵀ (+ bias[w.rows] when bias is not empty), for every
+// WeightFormat (quantized weights are dequantized inside the kernel).
 void matmul(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, std::span<const float> bias = {});
 
 // out[r, :] = x[r, :] / sqrt(mean(x[r, :]²) + eps) * weight, over rows of length dim. out may alias x.

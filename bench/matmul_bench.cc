@@ -1,0 +1,221 @@
+// matmul_bench: one expert matrix at real MoE shapes, every weight format, against this machine's
+// own rooflines measured in the same run.
+//
+//   decode  (1 activation row): bandwidth-bound. Reported as effective GB/s of weight bytes
+//           (packed values + scales) and as a fraction of the STREAM-like read bandwidth
+//           (core/memory_bandwidth.h). Enough copies of the matrix are cycled through that the
+//           working set exceeds the last-level cache, so weights come from DRAM as in a real model.
+//   prefill (512 rows): compute-bound. Reported as GFLOP/s (2·rows·cols·512 per call) next to
+//           OpenBLAS sgemm on the fp32 matrix.
+//
+// Quantized formats are timed with both activation strategies (kernels.h Activations); ops picks
+// one per format. Work is split over output rows exactly as ops::matmul does. Every figure is the
+// median of --reps timed calls after a warm-up call.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/memory_bandwidth.h"
+#include "core/parallel.h"
+#include "kernels/quantize.h"
+#include "ops/ops.h"
+
+#ifdef ELEPHANT_HAVE_OPENBLAS
+#include <cblas.h>
+extern "C" void openblas_set_num_threads(int n_threads);
+#endif
+
+namespace elephant {
+namespace {
+
+constexpr size_t kColdBytes = size_t{256} << 20;  // > 4 × a 32 MiB L3, to defeat the cache
+constexpr int64_t kPrefillRows = 512;
+
+struct Options {
+  int threads = 0;
+  int reps = 5;
+  bool prefill = true;
+};
+
+struct Shape {
+  int64_t rows, cols;
+};
+
+// One format's bytes, repeated `copies` times so that cycling through them reads from DRAM.
+struct Weights {
+  std::string name;
+  kernels::WeightFormat format = kernels::WeightFormat::kDense;
+  std::vector<std::byte> data, scales;
+  size_t data_bytes = 0, scale_bytes = 0;
+  int copies = 1;
+  kernels::WeightMatrix matrix(const Shape& shape, DType dtype, DType scale_dtype, int64_t group, int copy) const {
+    kernels::WeightMatrix w{dtype, shape.rows, shape.cols, data.data() + static_cast<size_t>(copy) * data_bytes};
+    w.format = format;
+    if (format != kernels::WeightFormat::kDense) {
+      w.scales = scales.data() + static_cast<size_t>(copy) * scale_bytes;
+      w.scale_dtype = scale_dtype;
+      w.group_size = group;
+    }
+    return w;
+  }
+};
+
+Weights replicate(std::string name, kernels::WeightFormat format, const void* data, size_t data_bytes,
+                  const void* scales, size_t scale_bytes) {
+  Weights w{std::move(name), format, {}, {}, data_bytes, scale_bytes, 1};
+  w.copies = static_cast<int>(std::max<size_t>(1, (kColdBytes + data_bytes - 1) / (data_bytes + scale_bytes)));
+  w.data.resize(data_bytes * static_cast<size_t>(w.copies));
+  w.scales.resize(scale_bytes * static_cast<size_t>(w.copies));
+  for (int c = 0; c < w.copies; ++c) {
+    std::memcpy(w.data.data() + static_cast<size_t>(c) * data_bytes, data, data_bytes);
+    if (scale_bytes) std::memcpy(w.scales.data() + static_cast<size_t>(c) * scale_bytes, scales, scale_bytes);
+  }
+  return w;
+}
+
+template <typename Fn>
+double median_seconds(int reps, Fn&& fn) {
+  fn();
+  std::vector<double> seconds;
+  for (int r = 0; r < reps; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    fn();
+    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(seconds.begin(), seconds.end());
+  return seconds[seconds.size() / 2];
+}
+
+void run_kernel(kernels::MatmulFn kernel, const float* x, int64_t n_rows, const kernels::WeightMatrix& w, float* y) {
+  parallel_for(w.rows, 16, [&](int64_t begin, int64_t end) { kernel(x, n_rows, w, y, w.rows, begin, end); });
+}
+
+void bench_shape(const Shape& shape, const Options& options, double stream_gb_s) {
+  std::mt19937_64 rng(shape.rows * 31 + shape.cols);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  const int64_t n = shape.rows * shape.cols;
+  std::vector<float> w32(static_cast<size_t>(n));
+  for (float& v : w32) v = normal(rng);
+  std::vector<uint16_t> w16(w32.size());
+  for (size_t i = 0; i < w32.size(); ++i) w16[i] = f32_to_bf16(w32[i]);
+  std::vector<int8_t> q8(w32.size());
+  std::vector<float> s8(static_cast<size_t>(shape.rows));
+  kernels::quantize_int8_per_channel(w32.data(), shape.rows, shape.cols, q8.data(), s8.data(), "bench");
+  constexpr int64_t kGroup = 128;
+  std::vector<uint8_t> q4(w32.size() / 2);
+  std::vector<uint16_t> s4(static_cast<size_t>(n / kGroup));
+  kernels::quantize_int4_groups(w32.data(), shape.rows, shape.cols, kGroup, DType::kF16, q4.data(), s4.data(), "bench");
+
+  struct Variant {
+    const Weights* weights;
+    DType dtype, scale_dtype;
+    int64_t group;
+    kernels::MatmulFn kernel;
+    std::string label;
+  };
+  const Weights f32 = replicate("fp32", kernels::WeightFormat::kDense, w32.data(), w32.size() * 4, nullptr, 0);
+  const Weights bf16 = replicate("bf16", kernels::WeightFormat::kDense, w16.data(), w16.size() * 2, nullptr, 0);
+  const Weights int8 = replicate("int8", kernels::WeightFormat::kInt8PerChannel, q8.data(), q8.size(), s8.data(), s8.size() * 4);
+  const Weights int4 = replicate("int4 g128", kernels::WeightFormat::kInt4Group, q4.data(), q4.size(), s4.data(), s4.size() * 2);
+  const kernels::KernelTable& table = ops::active_kernels();
+  const auto i8 = static_cast<size_t>(kernels::Activations::kInt8);
+  const auto f = static_cast<size_t>(kernels::Activations::kF32);
+  const std::vector<Variant> variants = {
+      {&f32, DType::kF32, DType::kF32, 0, table.matmul, "fp32"},
+      {&bf16, DType::kBF16, DType::kF32, 0, table.matmul, "bf16"},
+      {&int8, DType::kI8, DType::kF32, 0, table.matmul_int8[f], "int8, fp32 act"},
+      {&int8, DType::kI8, DType::kF32, 0, table.matmul_int8[i8], "int8, int8 act"},
+      {&int4, DType::kU8, DType::kF16, kGroup, table.matmul_int4[f], "int4 g128, fp32 act"},
+      {&int4, DType::kU8, DType::kF16, kGroup, table.matmul_int4[i8], "int4 g128, int8 act"},
+  };
+
+  std::vector<float> x(static_cast<size_t>(kPrefillRows * shape.cols));
+  for (float& v : x) v = normal(rng) * 50.0f;
+  std::vector<float> y(static_cast<size_t>(kPrefillRows * shape.rows));
+#ifdef ELEPHANT_HAVE_OPENBLAS
+  double sgemm_gflops = 0.0;
+  if (options.prefill) {
+    const double seconds = median_seconds(options.reps, [&] {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(kPrefillRows), static_cast<int>(shape.rows),
+                  static_cast<int>(shape.cols), 1.0f, x.data(), static_cast<int>(shape.cols), w32.data(),
+                  static_cast<int>(shape.cols), 0.0f, y.data(), static_cast<int>(shape.rows));
+    });
+    sgemm_gflops = 2.0 * kPrefillRows * static_cast<double>(n) / seconds / 1e9;
+  }
+#endif
+  for (const Variant& v : variants) {
+    int copy = 0;
+    const double decode_seconds = median_seconds(options.reps * 3, [&] {
+      run_kernel(v.kernel, x.data(), 1, v.weights->matrix(shape, v.dtype, v.scale_dtype, v.group, copy), y.data());
+      copy = (copy + 1) % v.weights->copies;
+    });
+    const double bytes = static_cast<double>(v.weights->data_bytes + v.weights->scale_bytes);
+    const double gb_s = bytes / decode_seconds / 1e9;
+    std::string prefill = "-";
+    if (options.prefill) {
+      const auto w = v.weights->matrix(shape, v.dtype, v.scale_dtype, v.group, 0);
+      const double seconds = median_seconds(options.reps, [&] { run_kernel(v.kernel, x.data(), kPrefillRows, w, y.data()); });
+      const double gflops = 2.0 * kPrefillRows * static_cast<double>(n) / seconds / 1e9;
+      prefill = fmt::format("{:7.1f}", gflops);
+#ifdef ELEPHANT_HAVE_OPENBLAS
+      prefill += fmt::format("  ({:4.2f}× sgemm)", gflops / sgemm_gflops);
+#endif
+    }
+    fmt::print("{:>5}×{:<6} {:<20} {:9.3f} ms {:8.1f} GB/s {:6.0f}% {:>8.2f} MiB   {}\n", shape.rows, shape.cols,
+               v.label, decode_seconds * 1e3, gb_s, 100.0 * gb_s / stream_gb_s, bytes / (1 << 20), prefill);
+  }
+#ifdef ELEPHANT_HAVE_OPENBLAS
+  if (options.prefill) fmt::print("{:>5}×{:<6} {:<20} {:>43} {:7.1f}\n", shape.rows, shape.cols, "OpenBLAS sgemm fp32", "", sgemm_gflops);
+#endif
+}
+
+}  // namespace
+}  // namespace elephant
+
+int main(int argc, char** argv) {
+  using namespace elephant;
+  Options options;
+  std::vector<Shape> shapes = {{4096, 14336}, {14336, 4096}, {1024, 3584}, {2048, 768}};
+  bool custom_shapes = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--threads" && i + 1 < argc) {
+      options.threads = std::stoi(argv[++i]);
+    } else if (arg == "--reps" && i + 1 < argc) {
+      options.reps = std::max(1, std::stoi(argv[++i]));
+    } else if (arg == "--no-prefill") {
+      options.prefill = false;
+    } else if (arg == "--shape" && i + 1 < argc) {
+      const std::string value = argv[++i];
+      const auto x = value.find('x');
+      if (x == std::string::npos) {
+        fmt::print(stderr, "--shape {}: expected ROWSxCOLS\n", value);
+        return 2;
+      }
+      if (!custom_shapes) shapes.clear();
+      custom_shapes = true;
+      shapes.push_back({std::stoll(value.substr(0, x)), std::stoll(value.substr(x + 1))});
+    } else {
+      fmt::print(stderr,
+                 "usage: matmul_bench [--threads N] [--reps N] [--no-prefill] [--shape ROWSxCOLS]...\n"
+                 "  default shapes: 4096x14336 14336x4096 1024x3584 2048x768 (rows = outputs)\n");
+      return 2;
+    }
+  }
+  if (options.threads > 0) set_thread_count(options.threads);
+#ifdef ELEPHANT_HAVE_OPENBLAS
+  openblas_set_num_threads(thread_count());
+#endif
+  const double stream = measure_read_bandwidth_gb_per_s(size_t{1} << 30, thread_count());
+  fmt::print("kernels: {}, threads: {}, read bandwidth (STREAM-like sum, 1 GiB, median of 7): {:.1f} GB/s\n",
+             ops::active_kernels().name, thread_count(), stream);
+  fmt::print("{:<12} {:<20} {:>12} {:>13} {:>7} {:>12}   {}\n", "shape", "weights", "decode", "weights read",
+             "of BW", "bytes", options.prefill ? "prefill 512 rows GFLOP/s" : "");
+  for (const Shape& shape : shapes) bench_shape(shape, options, stream);
+  return 0;
+}

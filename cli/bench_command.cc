@@ -1,0 +1,252 @@
+// `elephant bench`: llama-bench / batched-bench style throughput of one model:
+//   pp N      one prompt of N tokens processed in a single step,
+//   tg N      N tokens generated one at a time by one sequence,
+//   batch B   B sequences decoding together (continuous-batching steps of B rows).
+// Every figure is put next to this machine's read bandwidth, measured in the same run: a decode
+// step must read the dense weights plus every expert a row was routed to, so
+//   roofline = (dense bytes + experts touched × bytes per expert) / bandwidth
+// is the fastest the step can be, and "% roofline" says how close the engine gets.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "cli/common.h"
+#include "core/error.h"
+#include "core/memory_bandwidth.h"
+#include "core/parallel.h"
+#include "engine/engine.h"
+#include "format/checkpoint.h"
+#include "models/random_shapes.h"
+#include "ops/ops.h"
+
+namespace elephant::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct BenchFlags {
+  ModelFlags model;
+  std::string random_shape;
+  std::string random_dtype = "BF16";
+  int prompt_tokens = 128;
+  int generate_tokens = 32;
+  std::vector<int> batches = {1, 2, 4, 8, 16, 32};
+  int batch_prompt_tokens = 16;
+  int repetitions = 3;
+  bool json = false;
+  int64_t bandwidth_buffer_mib = 1024;
+};
+
+struct Measurement {
+  std::string test;
+  int64_t tokens = 0;
+  double seconds = 0.0;          // median over repetitions
+  double bytes_per_step = 0.0;   // weights read per step (dense + touched experts)
+  double experts_per_step = 0.0; // expert acquisitions per step, all MoE layers
+  int64_t steps = 0;
+};
+
+struct ModelBytes {
+  double dense = 0.0;       // read by every step
+  double per_expert = 0.0;  // one routed expert of one layer
+};
+
+ModelBytes model_bytes(const models::Model& model) {
+  const auto counts = model.parameter_counts();
+  const auto& c = model.config();
+  int64_t n_moe = 0;
+  for (const auto& layer : c.layers) n_moe += layer.is_moe ? 1 : 0;
+  ModelBytes bytes;
+  // The embedding table is gathered a row per token, unless it doubles as the LM head.
+  const int64_t embedding = c.tie_word_embeddings ? 0 : counts.embedding_bytes;
+  bytes.dense = static_cast<double>(counts.weight_bytes - counts.expert_bytes - embedding);
+  if (n_moe > 0) bytes.per_expert = static_cast<double>(counts.expert_bytes) / static_cast<double>(n_moe * c.moe.n_experts);
+  return bytes;
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+std::vector<int32_t> random_tokens(int n, int vocab, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int32_t> pick(3, vocab - 1);
+  std::vector<int32_t> tokens(static_cast<size_t>(n));
+  for (auto& t : tokens) t = pick(rng);
+  return tokens;
+}
+
+// Runs `sequences` requests of `prompt` tokens + `generate` tokens; times only the decode steps in
+// which every sequence takes part (rows == sequences, all decoding).
+Measurement run_decode(models::Model& model, const ModelBytes& bytes, int sequences, int prompt, int generate,
+                       int repetitions, const std::string& name) {
+  std::vector<double> times;
+  Measurement m{name};
+  for (int rep = 0; rep < repetitions; ++rep) {
+    engine::EngineOptions options;
+    options.max_sequences = sequences;
+    options.max_step_rows = std::max(sequences * prompt, sequences);
+    engine::Engine engine(model, options);
+    for (int s = 0; s < sequences; ++s) {
+      engine::Request request{random_tokens(prompt, model.config().vocab_size, 1000 * rep + s), {}, {}};
+      request.options.max_new_tokens = generate + 1;
+      request.options.stop_on_eos = false;
+      engine.submit(std::move(request));
+    }
+    double seconds = 0.0;
+    double experts = 0.0;
+    int64_t steps = 0;
+    while (true) {
+      const auto start = Clock::now();
+      if (!engine.step()) break;
+      const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+      const auto& stats = engine.last_step();
+      if (stats.decode_rows != sequences || stats.rows != sequences) continue;
+      seconds += elapsed;
+      experts += static_cast<double>(stats.experts_touched);
+      ++steps;
+    }
+    times.push_back(seconds);
+    m.steps = steps;
+    m.tokens = steps * sequences;
+    m.experts_per_step = steps > 0 ? experts / static_cast<double>(steps) : 0.0;
+  }
+  m.seconds = median(times);
+  m.bytes_per_step = bytes.dense + m.experts_per_step * bytes.per_expert;
+  return m;
+}
+
+Measurement run_prefill(models::Model& model, const ModelBytes& bytes, int tokens, int repetitions) {
+  std::vector<double> times;
+  Measurement m{fmt::format("pp{}", tokens)};
+  const auto prompt = random_tokens(tokens, model.config().vocab_size, 7);
+  for (int rep = 0; rep < repetitions; ++rep) {
+    auto cache = model.make_kv_cache();
+    layers::RowBatch rows;
+    for (int i = 0; i < tokens; ++i) rows.add(prompt[static_cast<size_t>(i)], i, 0);
+    std::vector<uint8_t> last_only(static_cast<size_t>(tokens), 0);
+    last_only.back() = 1;
+    uint64_t before = 0;
+    const auto& c = model.config();
+    const auto acquisitions = [&] {
+      uint64_t total = 0;
+      for (int l = 0; l < c.n_layers; ++l) {
+        if (!c.layers[static_cast<size_t>(l)].is_moe) continue;
+        for (int e = 0; e < c.moe.n_experts; ++e) total += model.experts().acquire_count(l, e);
+      }
+      return total;
+    };
+    before = acquisitions();
+    const auto start = Clock::now();
+    model.forward(rows, cache, last_only);
+    times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+    m.experts_per_step = static_cast<double>(acquisitions() - before);
+  }
+  m.tokens = tokens;
+  m.steps = 1;
+  m.seconds = median(times);
+  m.bytes_per_step = bytes.dense + m.experts_per_step * bytes.per_expert;
+  return m;
+}
+
+void run(const BenchFlags& flags) {
+  if (flags.model.model_dir.empty() == flags.random_shape.empty()) {
+    fail("give exactly one of -m/--model DIR or --random-model SHAPE ({})", models::random_shape_names());
+  }
+  std::unique_ptr<models::Model> model;
+  std::string model_name = flags.model.model_dir;
+  if (!flags.random_shape.empty()) {
+    const auto dtype = dtype_from_name(flags.random_dtype);
+    if (!dtype) fail("--random-dtype '{}': expected F32, BF16 or F16", flags.random_dtype);
+    if (flags.model.threads > 0) set_thread_count(flags.model.threads);
+    ops::select_kernels(flags.model.kernels);
+    std::fprintf(stderr, "creating random %s weights for %s...\n", flags.random_dtype.c_str(), flags.random_shape.c_str());
+    model = models::Model::from_checkpoint(
+        format::Checkpoint::random(models::random_model_config(flags.random_shape), *dtype, 1), {});
+    model_name = fmt::format("random {} ({})", flags.random_shape, flags.random_dtype);
+  } else {
+    model = load_model(flags.model);
+  }
+  const ModelBytes bytes = model_bytes(*model);
+  std::fprintf(stderr, "measuring memory read bandwidth (%lld MiB buffer)...\n",
+               static_cast<long long>(flags.bandwidth_buffer_mib));
+  const double bandwidth_gb_per_s =
+      measure_read_bandwidth_gb_per_s(static_cast<size_t>(flags.bandwidth_buffer_mib) << 20, thread_count());
+
+  std::vector<Measurement> results;
+  if (flags.prompt_tokens > 0) results.push_back(run_prefill(*model, bytes, flags.prompt_tokens, flags.repetitions));
+  if (flags.generate_tokens > 0) {
+    results.push_back(run_decode(*model, bytes, 1, flags.batch_prompt_tokens, flags.generate_tokens, flags.repetitions,
+                                 fmt::format("tg{}", flags.generate_tokens)));
+    for (int batch : flags.batches) {
+      results.push_back(run_decode(*model, bytes, batch, flags.batch_prompt_tokens, flags.generate_tokens,
+                                   flags.repetitions, fmt::format("batch {}", batch)));
+    }
+  }
+
+  nlohmann::json report = {{"model", model_name},
+                           {"threads", thread_count()},
+                           {"kernels", std::string(ops::active_kernels().name)},
+                           {"read_bandwidth_gb_per_s", bandwidth_gb_per_s},
+                           {"dense_bytes_per_step", bytes.dense},
+                           {"bytes_per_expert", bytes.per_expert},
+                           {"results", nlohmann::json::array()}};
+  if (!flags.json) {
+    fmt::print("model: {} | {} threads | kernels {} | measured read bandwidth {:.1f} GB/s\n", model_name, thread_count(),
+               ops::active_kernels().name, bandwidth_gb_per_s);
+    fmt::print("{:>10} {:>12} {:>10} {:>12} {:>10} {:>14}\n", "test", "tokens/s", "ms/step", "weights GB/s",
+               "% roofline", "experts/step");
+  }
+  for (const auto& m : results) {
+    const double step_seconds = m.steps > 0 ? m.seconds / static_cast<double>(m.steps) : 0.0;
+    const double gb_per_s = step_seconds > 0 ? m.bytes_per_step / step_seconds / 1e9 : 0.0;
+    const double roofline = bandwidth_gb_per_s > 0 ? gb_per_s / bandwidth_gb_per_s : 0.0;
+    const double tokens_per_s = m.seconds > 0 ? static_cast<double>(m.tokens) / m.seconds : 0.0;
+    report["results"].push_back({{"test", m.test},
+                                 {"tokens", m.tokens},
+                                 {"seconds", m.seconds},
+                                 {"tokens_per_s", tokens_per_s},
+                                 {"ms_per_step", step_seconds * 1e3},
+                                 {"weights_gb_per_s", gb_per_s},
+                                 {"fraction_of_bandwidth", roofline},
+                                 {"experts_per_step", m.experts_per_step}});
+    if (!flags.json) {
+      fmt::print("{:>10} {:>12.1f} {:>10.2f} {:>12.1f} {:>9.0f}% {:>14.1f}\n", m.test, tokens_per_s, step_seconds * 1e3,
+                 gb_per_s, 100.0 * roofline, m.experts_per_step);
+    }
+  }
+  if (flags.json) fmt::print("{}\n", report.dump(2));
+}
+
+}  // namespace
+
+void register_bench(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& handlers) {
+  static BenchFlags flags;
+  auto* command = app.add_subcommand("bench", "measure prompt, generation and batched throughput against bandwidth");
+  add_model_flags(command, flags.model, /*model_required=*/false);
+  command->add_option("--random-model", flags.random_shape,
+                      "benchmark random weights of a named shape instead of -m (" + models::random_shape_names() + ")");
+  command->add_option("--random-dtype", flags.random_dtype, "dtype of random weights: BF16 (default), F16, F32");
+  command->add_option("-p,--prompt-tokens", flags.prompt_tokens, "pp: prompt length (default 128; 0 = skip)")
+      ->check(CLI::NonNegativeNumber);
+  command->add_option("-n,--generate-tokens", flags.generate_tokens, "tg and batch: decode steps (default 32; 0 = skip)")
+      ->check(CLI::NonNegativeNumber);
+  command->add_option("--batch", flags.batches, "parallel sequences for batched generation (default 1,2,4,8,16,32)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
+  command->add_option("--batch-prompt-tokens", flags.batch_prompt_tokens, "prompt length of each batched sequence")
+      ->check(CLI::PositiveNumber);
+  command->add_option("-r,--repetitions", flags.repetitions, "repetitions; the median is reported (default 3)")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--bandwidth-buffer-mib", flags.bandwidth_buffer_mib,
+                      "buffer for the read-bandwidth measurement (default 1024; use >= 4x the last-level cache)")
+      ->check(CLI::PositiveNumber);
+  command->add_flag("--json", flags.json, "print a JSON report instead of the table");
+  handlers.emplace_back(command, [] { run(flags); });
+}
+
+}  // namespace elephant::cli

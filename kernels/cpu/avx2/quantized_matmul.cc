@@ -1,0 +1,320 @@
+// AVX2 quantized matmuls (int8 per-channel and int4 group-wise weights), dequantizing in registers:
+// the packed weights are the only weight bytes that cross the memory bus.
+//
+// Loop structure (tiled): output rows in blocks of kOutputBlock; inside a block, activation rows
+// in passes of kRowsPerPass, each pass applied to every output row of the block. A decoded weight
+// vector is shared by the rows of a pass (decode: 1 row, one read of the weights), and a pass's
+// activations stay in L1 while the block's weight rows (a few KiB each) are reused from L1/L2
+// (prefill). The arithmetic of one (activation row, output row) pair is the same whatever the
+// pass size or the block, so a row's result never depends on n_rows or the row range.
+//
+// int8 activations: each thread quantizes the activation rows once per call into thread-local
+// scratch (grown, never shrunk: no allocation once warm), bit-identical to
+// quantize_activation_row. Products use the sign trick, maddubs(|w|, sign(x, w)), so the unsigned
+// operand is at most 127 and a pair sum (2 · 127 · 127) never saturates int16; madd with ones
+// widens to int32 lanes. int32 lane m of a 32-column step holds columns 4m..4m+3, so lanes 0-3 are
+// the step's first 16 columns: that is how group 16 gets two scales per step.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/avx2/avx2.h"
+#include "kernels/quantize.h"
+
+namespace elephant::kernels::avx2 {
+namespace {
+
+constexpr int kRowsPerPass = 4;
+constexpr int64_t kOutputBlock = 16;
+
+float load_scale(const void* scales, DType dtype, int64_t index) {
+  if (dtype == DType::kF32) return static_cast<const float*>(scales)[index];
+  const uint16_t bits = static_cast<const uint16_t*>(scales)[index];
+  if (dtype == DType::kF16) return _cvtsh_ss(bits);
+  const uint32_t widened = static_cast<uint32_t>(bits) << 16;
+  float value;
+  std::memcpy(&value, &widened, sizeof(value));
+  return value;
+}
+
+// Local copy of quantize.h's int4_at: an inline function from a shared header compiled here with
+// -mavx2 could be the copy the linker keeps for the reference kernels too.
+inline int int4_value(const uint8_t* packed_row, int64_t k) {
+  const uint8_t byte = packed_row[k / 2];
+  return static_cast<int>(k % 2 == 0 ? byte & 0x0f : byte >> 4) - kInt4Offset;
+}
+
+inline float horizontal_sum(__m256 v) {
+  const __m128 low = _mm256_castps256_ps128(v);
+  const __m128 high = _mm256_extractf128_ps(v, 1);
+  __m128 sum = _mm_add_ps(low, high);
+  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+  sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
+  return _mm_cvtss_f32(sum);
+}
+
+inline int32_t horizontal_sum(__m256i v) {
+  __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, _MM_SHUFFLE(1, 0, 3, 2)));
+  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(sum);
+}
+
+// 16 packed bytes (32 columns) -> 32 signed int8 in column order.
+inline __m256i decode_int4_x32(const uint8_t* packed) {
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(packed));
+  const __m128i mask = _mm_set1_epi8(0x0f);
+  const __m128i low = _mm_and_si128(raw, mask);                       // even columns
+  const __m128i high = _mm_and_si128(_mm_srli_epi16(raw, 4), mask);   // odd columns
+  const __m256i columns = _mm256_set_m128i(_mm_unpackhi_epi8(low, high), _mm_unpacklo_epi8(low, high));
+  return _mm256_sub_epi8(columns, _mm256_set1_epi8(kInt4Offset));
+}
+
+// 8 packed bytes (16 columns) -> 16 signed int8 in column order.
+inline __m128i decode_int4_x16(const uint8_t* packed) {
+  const __m128i raw = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed));
+  const __m128i mask = _mm_set1_epi8(0x0f);
+  const __m128i columns = _mm_unpacklo_epi8(_mm_and_si128(raw, mask), _mm_and_si128(_mm_srli_epi16(raw, 4), mask));
+  return _mm_sub_epi8(columns, _mm_set1_epi8(kInt4Offset));
+}
+
+// Exact int32 partial dot products of 32 int8 weights with 32 int8 activations, 4 columns per lane.
+inline __m256i dot_int8_x32(__m256i w_abs, __m256i w, const int8_t* x) {
+  const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(xv, w)), _mm256_set1_epi16(1));
+}
+
+struct ActivationScratch {
+  std::vector<int8_t> values;  // [n_rows, cols]
+  std::vector<float> scales;   // [n_rows]
+};
+thread_local ActivationScratch t_activations;
+
+// Vectorized quantize_activation_row: the same max, the same fp32 product and the same
+// round-to-nearest-even (cvtps_epi32 under the default MXCSR), so the same bytes.
+float quantize_row(const float* x, int64_t cols, int8_t* q) {
+  const int64_t vector_cols = cols - cols % 32;
+  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+  __m256 max_vector = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 8 <= cols; k += 8) max_vector = _mm256_max_ps(max_vector, _mm256_andnot_ps(sign_bit, _mm256_loadu_ps(x + k)));
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, max_vector);
+  float m = 0.0f;
+  for (float lane : lanes) m = std::max(m, lane);
+  for (; k < cols; ++k) m = std::max(m, std::fabs(x[k]));
+  const float inverse = m > 0.0f ? static_cast<float>(kInt8Max) / m : 0.0f;
+  const __m256 inverse_vector = _mm256_set1_ps(inverse);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (k = 0; k < vector_cols; k += 32) {
+    __m256i ints[4];
+    for (int j = 0; j < 4; ++j) ints[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + k + 8 * j), inverse_vector));
+    // packs work within 128-bit lanes; the permutation restores column order.
+    const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(ints[0], ints[1]), _mm256_packs_epi32(ints[2], ints[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + k), _mm256_permutevar8x32_epi32(bytes, order));
+  }
+  for (k = vector_cols; k < cols; ++k) {
+    const float rounded = std::nearbyint(x[k] * inverse);
+    q[k] = static_cast<int8_t>(std::clamp(rounded, -static_cast<float>(kInt8Max), static_cast<float>(kInt8Max)));
+  }
+  return m / static_cast<float>(kInt8Max);
+}
+
+const ActivationScratch& quantize_rows(const float* x, int64_t n_rows, int64_t cols) {
+  ActivationScratch& scratch = t_activations;
+  const auto n_values = static_cast<size_t>(n_rows * cols);
+  if (scratch.values.size() < n_values) scratch.values.resize(n_values);
+  if (scratch.scales.size() < static_cast<size_t>(n_rows)) scratch.scales.resize(static_cast<size_t>(n_rows));
+  for (int64_t i = 0; i < n_rows; ++i) {
+    scratch.scales[static_cast<size_t>(i)] = quantize_row(x + i * cols, cols, scratch.values.data() + i * cols);
+  }
+  return scratch;
+}
+
+// Runs dot.run<kRows>(i, o, out) over activation rows [0, n_rows) × output rows [row_begin, row_end).
+template <typename Dot>
+void tiled(const Dot& dot, int64_t n_rows, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  float out[kRowsPerPass];
+  for (int64_t block = row_begin; block < row_end; block += kOutputBlock) {
+    const int64_t block_end = std::min(block + kOutputBlock, row_end);
+    for (int64_t i = 0; i < n_rows; i += kRowsPerPass) {
+      const int64_t left = std::min<int64_t>(kRowsPerPass, n_rows - i);
+      for (int64_t o = block; o < block_end; ++o) {
+        if (left == 4) dot.template run<4>(i, o, out);
+        if (left == 3) dot.template run<3>(i, o, out);
+        if (left == 2) dot.template run<2>(i, o, out);
+        if (left == 1) dot.template run<1>(i, o, out);
+        for (int64_t r = 0; r < left; ++r) y[(i + r) * y_stride + o] = out[r];
+      }
+    }
+  }
+}
+
+struct Int8WeightsF32Activations {
+  const WeightMatrix& w;
+  const float* x;
+
+  template <int kRows>
+  void run(int64_t i, int64_t o, float* out) const {
+    const int64_t cols = w.cols;
+    const int8_t* w_row = static_cast<const int8_t*>(w.data) + o * cols;
+    const float* x_rows = x + i * cols;
+    __m256 acc0[kRows], acc1[kRows];
+    for (int r = 0; r < kRows; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+    const int64_t vector_cols = cols - cols % 16;
+    for (int64_t k = 0; k < vector_cols; k += 16) {
+      const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w_row + k));
+      const __m256 w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(raw));
+      const __m256 w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(raw, 8)));
+      for (int r = 0; r < kRows; ++r) {
+        acc0[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x_rows + r * cols + k), w0, acc0[r]);
+        acc1[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x_rows + r * cols + k + 8), w1, acc1[r]);
+      }
+    }
+    const float scale = load_scale(w.scales, w.scale_dtype, o);
+    for (int r = 0; r < kRows; ++r) {
+      float sum = horizontal_sum(_mm256_add_ps(acc0[r], acc1[r]));
+      for (int64_t k = vector_cols; k < cols; ++k) sum += x_rows[r * cols + k] * static_cast<float>(w_row[k]);
+      out[r] = scale * sum;
+    }
+  }
+};
+
+struct Int8WeightsInt8Activations {
+  const WeightMatrix& w;
+  const ActivationScratch& xq;
+
+  template <int kRows>
+  void run(int64_t i, int64_t o, float* out) const {
+    const int64_t cols = w.cols;
+    const int8_t* w_row = static_cast<const int8_t*>(w.data) + o * cols;
+    const int8_t* x_rows = xq.values.data() + i * cols;
+    __m256i acc[kRows];
+    for (int r = 0; r < kRows; ++r) acc[r] = _mm256_setzero_si256();
+    const int64_t vector_cols = cols - cols % 32;
+    for (int64_t k = 0; k < vector_cols; k += 32) {
+      const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w_row + k));
+      const __m256i w_abs = _mm256_abs_epi8(wv);
+      for (int r = 0; r < kRows; ++r) acc[r] = _mm256_add_epi32(acc[r], dot_int8_x32(w_abs, wv, x_rows + r * cols + k));
+    }
+    const float scale = load_scale(w.scales, w.scale_dtype, o);
+    for (int r = 0; r < kRows; ++r) {
+      int32_t sum = horizontal_sum(acc[r]);
+      for (int64_t k = vector_cols; k < cols; ++k) sum += int32_t{x_rows[r * cols + k]} * w_row[k];
+      out[r] = static_cast<float>(sum) * (xq.scales[static_cast<size_t>(i + r)] * scale);
+    }
+  }
+};
+
+struct Int4WeightsF32Activations {
+  const WeightMatrix& w;
+  const float* x;
+
+  template <int kRows>
+  void run(int64_t i, int64_t o, float* out) const {
+    const int64_t cols = w.cols;
+    const int64_t group = w.group_size;
+    const int64_t scale_base = o * (cols / group);
+    const uint8_t* w_row = static_cast<const uint8_t*>(w.data) + o * (cols / 2);
+    const float* x_rows = x + i * cols;
+    __m256 total[kRows], group0[kRows], group1[kRows];
+    for (int r = 0; r < kRows; ++r) total[r] = group0[r] = group1[r] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < cols; k += 16) {  // cols is a multiple of the group, hence of 16
+      const __m128i q = decode_int4_x16(w_row + k / 2);
+      const __m256 w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
+      const __m256 w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8)));
+      for (int r = 0; r < kRows; ++r) {
+        group0[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x_rows + r * cols + k), w0, group0[r]);
+        group1[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x_rows + r * cols + k + 8), w1, group1[r]);
+      }
+      if ((k + 16) % group == 0) {
+        const __m256 scale = _mm256_set1_ps(load_scale(w.scales, w.scale_dtype, scale_base + k / group));
+        for (int r = 0; r < kRows; ++r) {
+          total[r] = _mm256_fmadd_ps(_mm256_add_ps(group0[r], group1[r]), scale, total[r]);
+          group0[r] = group1[r] = _mm256_setzero_ps();
+        }
+      }
+    }
+    for (int r = 0; r < kRows; ++r) out[r] = horizontal_sum(total[r]);
+  }
+};
+
+struct Int4WeightsInt8Activations {
+  const WeightMatrix& w;
+  const ActivationScratch& xq;
+
+  template <int kRows>
+  void run(int64_t i, int64_t o, float* out) const {
+    const int64_t cols = w.cols;
+    const int64_t group = w.group_size;
+    const int64_t scale_base = o * (cols / group);
+    const uint8_t* w_row = static_cast<const uint8_t*>(w.data) + o * (cols / 2);
+    const int8_t* x_rows = xq.values.data() + i * cols;
+    __m256 total[kRows];
+    __m256i partial[kRows];
+    for (int r = 0; r < kRows; ++r) {
+      total[r] = _mm256_setzero_ps();
+      partial[r] = _mm256_setzero_si256();
+    }
+    const int64_t vector_cols = cols - cols % 32;
+    for (int64_t k = 0; k < vector_cols; k += 32) {
+      const __m256i wv = decode_int4_x32(w_row + k / 2);
+      const __m256i w_abs = _mm256_abs_epi8(wv);
+      for (int r = 0; r < kRows; ++r) partial[r] = _mm256_add_epi32(partial[r], dot_int8_x32(w_abs, wv, x_rows + r * cols + k));
+      __m256 scale;
+      if (group == 16) {
+        const int64_t g = scale_base + k / 16;
+        scale = _mm256_set_m128(_mm_set1_ps(load_scale(w.scales, w.scale_dtype, g + 1)),
+                                _mm_set1_ps(load_scale(w.scales, w.scale_dtype, g)));
+      } else if ((k + 32) % group == 0) {
+        scale = _mm256_set1_ps(load_scale(w.scales, w.scale_dtype, scale_base + k / group));
+      } else {
+        continue;
+      }
+      for (int r = 0; r < kRows; ++r) {
+        total[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(partial[r]), scale, total[r]);
+        partial[r] = _mm256_setzero_si256();
+      }
+    }
+    // A last half step exists only for group 16 (cols % 32 == 16): one group, in scalar.
+    float tail[kRows] = {};
+    if (vector_cols < cols) {
+      const float scale = load_scale(w.scales, w.scale_dtype, scale_base + vector_cols / 16);
+      for (int r = 0; r < kRows; ++r) {
+        int32_t sum = 0;
+        for (int64_t k = vector_cols; k < cols; ++k) sum += int32_t{x_rows[r * cols + k]} * int4_value(w_row, k);
+        tail[r] = scale * static_cast<float>(sum);
+      }
+    }
+    for (int r = 0; r < kRows; ++r) {
+      out[r] = xq.scales[static_cast<size_t>(i + r)] * (horizontal_sum(total[r]) + tail[r]);
+    }
+  }
+};
+
+}  // namespace
+
+void matmul_int8_f32(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, int64_t y_stride,
+                     int64_t row_begin, int64_t row_end) {
+  tiled(Int8WeightsF32Activations{w, x}, n_rows, y, y_stride, row_begin, row_end);
+}
+
+void matmul_int8_int8(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, int64_t y_stride,
+                      int64_t row_begin, int64_t row_end) {
+  tiled(Int8WeightsInt8Activations{w, quantize_rows(x, n_rows, w.cols)}, n_rows, y, y_stride, row_begin, row_end);
+}
+
+void matmul_int4_f32(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, int64_t y_stride,
+                     int64_t row_begin, int64_t row_end) {
+  tiled(Int4WeightsF32Activations{w, x}, n_rows, y, y_stride, row_begin, row_end);
+}
+
+void matmul_int4_int8(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, int64_t y_stride,
+                      int64_t row_begin, int64_t row_end) {
+  tiled(Int4WeightsInt8Activations{w, quantize_rows(x, n_rows, w.cols)}, n_rows, y, y_stride, row_begin, row_end);
+}
+
+}  // namespace elephant::kernels::avx2
