@@ -9,7 +9,7 @@ namespace elephant::cli {
 void add_model_flags(CLI::App* command, ModelFlags& flags, bool model_required) {
   command->add_option("-m,--model", flags.model_dir, "Hugging Face model directory (config.json, *.safetensors)")
       ->required(model_required);
-  command->add_option("-t,--threads", flags.threads, "worker threads (default: all cores)")->check(CLI::PositiveNumber);
+  command->add_option("-t,--threads", flags.threads, "worker threads (default: all cores)")->check(CLI::Range(1, 4096));
   command->add_option("--kernels", flags.kernels, "kernel set: auto, avx2, reference");
   command->add_option("--experts-per-token", flags.experts_per_token,
                       "override the number of routed experts per token (1..E)");

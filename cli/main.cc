@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   setenv("OMP_WAIT_POLICY", "passive", 0);
   CLI::App app{"elephant: fast inference for Mixture-of-Experts models from Hugging Face checkpoints"};
   app.require_subcommand(1);
+  // A bad command line prints the usage, then what was wrong.
+  app.failure_message(CLI::FailureMessage::help);
   app.set_version_flag("--version", "elephant 0.1.0");
   std::vector<std::pair<CLI::App*, elephant::cli::Handler>> handlers;
   elephant::cli::register_generate(app, handlers);

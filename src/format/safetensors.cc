@@ -110,7 +110,8 @@ void SafetensorsFile::parse() {
       }
       const uint64_t extent = dim.get<uint64_t>();
       if (extent > max_numel || (extent != 0 && numel > max_numel / extent)) {
-        fail("{}: shape {} of {} overflows (more than 2^62 bytes)", where(), shape_field.dump(), dtype_name(view.dtype));
+        fail("{}: shape {} of {} overflows (more than 2^62 bytes)", where(), shape_field.dump(),
+             dtype_name(view.dtype));
       }
       numel *= extent;
       view.shape.push_back(static_cast<int64_t>(extent));
