@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "kernels/cpu/avx2/avx2.h"
+#include "kernels/cpu/avx2/simd.h"
 
 namespace elephant::kernels::avx2 {
 namespace {
@@ -22,15 +23,6 @@ inline __m256 load_weights(const uint16_t* data, DType dtype) {
   const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data));
   if (dtype == DType::kF16) return _mm256_cvtph_ps(raw);
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16));
-}
-
-inline float horizontal_sum(__m256 v) {
-  const __m128 low = _mm256_castps256_ps128(v);
-  const __m128 high = _mm256_extractf128_ps(v, 1);
-  __m128 sum = _mm_add_ps(low, high);
-  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
-  sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
-  return _mm_cvtss_f32(sum);
 }
 
 inline float widen_scalar(const float* data, int64_t k, DType) { return data[k]; }

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "kernels/cpu/avx2/avx2.h"
+#include "kernels/cpu/avx2/simd.h"
 #include "kernels/quantize.h"
 
 namespace elephant::kernels::avx2 {
@@ -45,22 +46,6 @@ float load_scale(const void* scales, DType dtype, int64_t index) {
 inline int int4_value(const uint8_t* packed_row, int64_t k) {
   const uint8_t byte = packed_row[k / 2];
   return static_cast<int>(k % 2 == 0 ? byte & 0x0f : byte >> 4) - kInt4Offset;
-}
-
-inline float horizontal_sum(__m256 v) {
-  const __m128 low = _mm256_castps256_ps128(v);
-  const __m128 high = _mm256_extractf128_ps(v, 1);
-  __m128 sum = _mm_add_ps(low, high);
-  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
-  sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
-  return _mm_cvtss_f32(sum);
-}
-
-inline int32_t horizontal_sum(__m256i v) {
-  __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, _MM_SHUFFLE(1, 0, 3, 2)));
-  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm_cvtsi128_si32(sum);
 }
 
 // 16 packed bytes (32 columns) -> 32 signed int8 in column order.
