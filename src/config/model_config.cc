@@ -42,7 +42,9 @@ float read_rope_theta(const JsonReader& reader) {
     if (!params.is_object()) reader.fail_key(key, "an object");
     std::string type = "default";
     for (const char* type_key : {"rope_type", "type"}) {
-      if (params.contains(type_key) && params[type_key].is_string()) type = params[type_key].get<std::string>();
+      if (!params.contains(type_key) || params[type_key].is_null()) continue;
+      if (!params[type_key].is_string()) reader.fail_key(key, fmt::format("'{}' to be a string", type_key));
+      type = params[type_key].get<std::string>();
     }
     if (type != "default") {
       fail("{}: key '{}': rope type '{}' is not supported (supported: default)", reader.path().string(), key, type);
@@ -112,6 +114,11 @@ void read_qwen_moe(const JsonReader& reader, ModelConfig& config) {
   config.moe.router.renormalize_top_k = reader.bool_or("norm_topk_prob", false);
   const int sparse_step = reader.positive_int_or("decoder_sparse_step", 1);
   const std::vector<int> mlp_only = reader.int_list_or("mlp_only_layers", {});
+  for (int layer : mlp_only) {
+    if (layer < 0 || layer >= config.n_layers) {
+      reader.fail_key("mlp_only_layers", fmt::format("layer indices in [0, {})", config.n_layers));
+    }
+  }
   for (int i = 0; i < config.n_layers; ++i) {
     const bool dense = std::find(mlp_only.begin(), mlp_only.end(), i) != mlp_only.end();
     config.layers[static_cast<size_t>(i)].is_moe = !dense && (i + 1) % sparse_step == 0;
@@ -205,6 +212,9 @@ void validate(const ModelConfig& config, const std::filesystem::path& path) {
   }
   if (config.moe.shared_expert_ffn < 0) {
     fail("{}: key 'shared_expert_intermediate_size' must not be negative, found {}", file, config.moe.shared_expert_ffn);
+  }
+  if (config.bos_token_id >= config.vocab_size || config.bos_token_id < -1) {
+    fail("{}: key 'bos_token_id': expected an id in [0, {}), found {}", file, config.vocab_size, config.bos_token_id);
   }
   for (int id : config.eos_token_ids) {
     if (id < 0 || id >= config.vocab_size) {
