@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/json_excerpt.h"
 
 namespace elephant::config {
 namespace {
@@ -35,7 +36,7 @@ std::string JsonReader::spelling(std::initializer_list<const char*> keys) const 
 }
 
 void JsonReader::fail_key(const std::string& key, const std::string& expected) const {
-  const std::string found = json_.contains(key) ? json_[key].dump() : std::string("nothing (key missing)");
+  const std::string found = json_.contains(key) ? json_excerpt(json_[key]) : std::string("nothing (key missing)");
   fail("{}: key '{}': expected {}, found {}", path_.string(), key, expected, found);
 }
 

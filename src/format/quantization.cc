@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include "core/error.h"
+#include "core/json_excerpt.h"
 
 namespace elephant::format {
 namespace {
@@ -43,22 +44,22 @@ std::optional<QuantizationConfig> read_quantization_config(const nlohmann::json&
   if (!q.is_object()) fail("{} must be an object", where());
   if (q.value("quant_method", std::string()) != kQuantMethod) {
     fail("{}: quant_method {} is not supported (only \"{}\" checkpoints written by `elephant quantize`)", where(),
-         q.contains("quant_method") ? q["quant_method"].dump() : "(missing)", kQuantMethod);
+         q.contains("quant_method") ? json_excerpt(q["quant_method"]) : "(missing)", kQuantMethod);
   }
   if (!q.contains("format_version") || q["format_version"] != kQuantFormatVersion) {
     fail("{}: format_version {} is not supported (expected {})", where(),
-         q.contains("format_version") ? q["format_version"].dump() : "(missing)", kQuantFormatVersion);
+         q.contains("format_version") ? json_excerpt(q["format_version"]) : "(missing)", kQuantFormatVersion);
   }
   QuantizationConfig result;
   if (!q.contains("bits") || !q["bits"].is_number_integer() || (q["bits"] != 8 && q["bits"] != 4)) {
-    fail("{}: bits must be 8 or 4, found {}", where(), q.contains("bits") ? q["bits"].dump() : "(missing)");
+    fail("{}: bits must be 8 or 4, found {}", where(), q.contains("bits") ? json_excerpt(q["bits"]) : "(missing)");
   }
   result.bits = q["bits"].get<int>();
   if (result.bits == 4) {
     const auto& group = q.contains("group_size") ? q["group_size"] : nlohmann::json();
     if (!group.is_number_integer() || group.get<int64_t>() < 16 || group.get<int64_t>() > 1024 ||
         (group.get<int64_t>() & (group.get<int64_t>() - 1)) != 0) {
-      fail("{}: group_size must be a power of two in [16, 1024] for bits 4, found {}", where(), group.dump());
+      fail("{}: group_size must be a power of two in [16, 1024] for bits 4, found {}", where(), json_excerpt(group));
     }
     result.group_size = group.get<int64_t>();
   }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_excerpt.h"
 
 namespace elephant::format {
 namespace {
@@ -106,11 +107,11 @@ void SafetensorsFile::parse() {
     uint64_t numel = 1;
     for (const auto& dim : shape_field) {
       if (!dim.is_number_unsigned()) {
-        fail("{}: 'shape' must be an array of non-negative integers, found {}", where(), shape_field.dump());
+        fail("{}: 'shape' must be an array of non-negative integers, found {}", where(), json_excerpt(shape_field));
       }
       const uint64_t extent = dim.get<uint64_t>();
       if (extent > max_numel || (extent != 0 && numel > max_numel / extent)) {
-        fail("{}: shape {} of {} overflows (more than 2^62 bytes)", where(), shape_field.dump(),
+        fail("{}: shape {} of {} overflows (more than 2^62 bytes)", where(), json_excerpt(shape_field),
              dtype_name(view.dtype));
       }
       numel *= extent;
@@ -119,7 +120,7 @@ void SafetensorsFile::parse() {
     const auto& offsets = entry["data_offsets"];
     if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
         !offsets[1].is_number_unsigned()) {
-      fail("{}: 'data_offsets' must be [begin, end] with non-negative integers, found {}", where(), offsets.dump());
+      fail("{}: 'data_offsets' must be [begin, end] with non-negative integers, found {}", where(), json_excerpt(offsets));
     }
     const uint64_t begin = offsets[0].get<uint64_t>();
     const uint64_t end = offsets[1].get<uint64_t>();
@@ -130,7 +131,7 @@ void SafetensorsFile::parse() {
     }
     const uint64_t expected_bytes = numel * dtype_size_bytes(view.dtype);
     if (end - begin != expected_bytes) {
-      fail("{}: shape {} of {} needs {} bytes but data_offsets [{}, {}] span {} bytes", where(), shape_field.dump(),
+      fail("{}: shape {} of {} needs {} bytes but data_offsets [{}, {}] span {} bytes", where(), json_excerpt(shape_field),
            dtype_name(view.dtype), expected_bytes, begin, end, end - begin);
     }
     view.bytes = data.subspan(begin, end - begin);
