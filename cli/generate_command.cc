@@ -97,6 +97,7 @@ void run(GenerateFlags& flags) {
   const auto result = engine::generate(*model, prompt, flags.options, callbacks);
   if (stream && result.stop_reason != engine::StopReason::kStopString) print_text(stream->finish());
   std::printf("\n");
+  std::fflush(stdout);
   std::fprintf(stderr,
                "prompt: %zu tokens, %.1f tokens/s | generation: %zu tokens, %.1f tokens/s | stop: %s | kernels: %s, "
                "%d threads\n",
