@@ -60,6 +60,22 @@ class TensorReader {
     return values;
   }
 
+  // Views into fused expert tensors gate_up [E, 2I, H] (gate rows first) and down [E, H, I].
+  std::vector<layers::SwigluWeights> fused_experts(const std::string& gate_up_name, const std::string& down_name,
+                                                   int64_t n_experts, int64_t hidden, int64_t width) {
+    const TensorView& gate_up = tensor(gate_up_name, {n_experts, 2 * width, hidden});
+    const TensorView& down = tensor(down_name, {n_experts, hidden, width});
+    const size_t element = dtype_size_bytes(gate_up.dtype);
+    std::vector<layers::SwigluWeights> experts;
+    for (int64_t e = 0; e < n_experts; ++e) {
+      const std::byte* gate = gate_up.bytes.data() + static_cast<size_t>(e * 2 * width * hidden) * element;
+      const std::byte* up = gate + static_cast<size_t>(width * hidden) * element;
+      const std::byte* down_e = down.bytes.data() + static_cast<size_t>(e * hidden * width) * dtype_size_bytes(down.dtype);
+      experts.push_back({{gate_up.dtype, width, hidden, gate}, {gate_up.dtype, width, hidden, up}, {down.dtype, hidden, width, down_e}});
+    }
+    return experts;
+  }
+
   layers::SwigluWeights swiglu(const std::string& gate, const std::string& up, const std::string& down, int64_t hidden,
                                int64_t width) {
     return {matrix(gate, width, hidden), matrix(up, width, hidden), matrix(down, hidden, width)};
@@ -113,8 +129,17 @@ void Model::load_weights() {
   std::vector<std::vector<layers::SwigluWeights>> experts(static_cast<size_t>(c.n_layers));
   int64_t expert_params = 0;
   const int64_t bytes_before_experts = counts_.weight_bytes;
+  std::vector<uint8_t> fused_layers(static_cast<size_t>(c.n_layers), 0);
   for (int l = 0; l < c.n_layers; ++l) {
     if (!c.layers[static_cast<size_t>(l)].is_moe) continue;
+    fused_layers[static_cast<size_t>(l)] =
+        !checkpoint_->contains(name(names.expert_gate, l, 0)) && checkpoint_->contains(name(names.fused_gate_up, l));
+    if (fused_layers[static_cast<size_t>(l)]) {
+      experts[static_cast<size_t>(l)] = reader.fused_experts(name(names.fused_gate_up, l), name(names.fused_down, l),
+                                                             c.moe.n_experts, hidden, c.moe.expert_ffn);
+      expert_params += int64_t{c.moe.n_experts - c.moe.top_k} * 3 * hidden * c.moe.expert_ffn;
+      continue;
+    }
     for (int e = 0; e < c.moe.n_experts; ++e) {
       experts[static_cast<size_t>(l)].push_back(reader.swiglu(name(names.expert_gate, l, e), name(names.expert_up, l, e),
                                                               name(names.expert_down, l, e), hidden, c.moe.expert_ffn));
@@ -158,7 +183,8 @@ void Model::load_weights() {
                                       std::nullopt};
         if (c.moe.shared_expert_gated) shared->gate = reader.dense_matrix(name(names.shared_expert_gate, l), 1, hidden);
       }
-      block.moe = std::make_unique<layers::MoeLayer>(config_, l, reader.dense_matrix(name(names.router, l), c.moe.n_experts, hidden),
+      const std::string& router = fused_layers[static_cast<size_t>(l)] ? names.fused_router : names.router;
+      block.moe = std::make_unique<layers::MoeLayer>(config_, l, reader.dense_matrix(name(router, l), c.moe.n_experts, hidden),
                                                      *experts_, std::move(shared));
     } else {
       block.dense = reader.swiglu(name(names.dense_gate, l), name(names.dense_up, l), name(names.dense_down, l), hidden,

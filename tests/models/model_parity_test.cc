@@ -173,6 +173,18 @@ TEST(ShardedCheckpoint, GivesTheSameLogitsAsTheSingleFile) {
   EXPECT_EQ(all_position_logits(*single, prompt), all_position_logits(*sharded, prompt));
 }
 
+TEST(FusedExpertLayout, GivesTheSameLogitsAsPerExpertTensors) {
+  // tests/fixtures/mixtral_fused is the Mixtral fixture re-saved by transformers 5 with
+  // save_original_format=False (tools/make_fused_fixture.py): stacked gate_up/down, mlp.gate router.
+  auto per_expert = models::Model::load(fixture_dir("mixtral"));
+  auto fused = models::Model::load(fixture_dir("mixtral_fused"));
+  const auto prompt = testing::ids(fixture_json("mixtral", "prompt.json")["prompt_ids"]);
+  EXPECT_EQ(all_position_logits(*per_expert, prompt), all_position_logits(*fused, prompt));
+  EXPECT_EQ(per_expert->parameter_counts().total, fused->parameter_counts().total);
+  EXPECT_EQ(per_expert->parameter_counts().active_per_token, fused->parameter_counts().active_per_token);
+  EXPECT_TRUE(fused->checkpoint().unused_tensor_names().empty());
+}
+
 TEST(ExpertsPerToken, OverrideChangesRoutingAndIsValidated) {
   models::ModelOptions options;
   options.experts_per_token = 3;
