@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 
@@ -131,6 +132,30 @@ TEST(CommandLine, ExpertsPerTokenOutOfRange) {
         fmt::format("error: --experts-per-token {}: expected 1..4 (the model has 4 experts per MoE layer)\n", count));
     EXPECT_EQ(result.out, "");
   }
+}
+
+TEST(Bench, ReportsEveryTestOnARandomModel) {
+  // Timings are not checked (they are the machine's), only that the report is complete and its
+  // byte and expert accounting follows the model: mini = hidden 256, expert width 512, top-2, BF16.
+  const auto result = run_cli({"bench", "--random-model", "mini-1L", "-p", "4", "-n", "2", "--batch", "1,3", "-r", "1",
+                               "--bandwidth-buffer-mib", "16", "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto report = nlohmann::json::parse(result.out);
+  EXPECT_EQ(report["bytes_per_expert"].get<double>(), 3.0 * 256 * 512 * 2);
+  EXPECT_GT(report["read_bandwidth_gb_per_s"].get<double>(), 0.0);
+  std::vector<std::string> tests;
+  for (const auto& row : report["results"]) tests.push_back(row["test"].get<std::string>());
+  EXPECT_EQ(tests, (std::vector<std::string>{"pp4", "tg2", "batch 1", "batch 3"}));
+  const auto& tg = report["results"][1];
+  EXPECT_EQ(tg["tokens"].get<int>(), 2);
+  EXPECT_EQ(tg["experts_per_step"].get<double>(), 2.0) << "one row touches exactly top-k experts";
+  EXPECT_EQ(report["results"][3]["tokens"].get<int>(), 6) << "3 sequences x 2 decode steps";
+}
+
+TEST(Bench, UnknownRandomShapeListsTheKnownOnes) {
+  const auto result = run_cli({"bench", "--random-model", "bogus-2L"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.err, AllOf(HasSubstr("--random-model 'bogus-2L': unknown shape"), HasSubstr("mixtral-<N>L")));
 }
 
 TEST(CommandLine, UnknownKernelSet) {
