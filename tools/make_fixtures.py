@@ -209,8 +209,9 @@ def router_margin(model, ids: list[int], top_k: int) -> float:
 
 
 @torch.no_grad()
-def manual_greedy(model, ids: list[int], n: int) -> tuple[list[int], float]:
-    """Greedy decode by full re-forward each step (no KV cache); returns tokens and min top1-top2 gap."""
+def manual_greedy(model, ids: list[int], n: int, eos: int | None = None) -> tuple[list[int], float]:
+    """Greedy decode by full re-forward each step (no KV cache), stopping after `eos` like
+    generate() when it is given; returns tokens and min top1-top2 gap."""
     seq = list(ids)
     new, worst = [], float("inf")
     for _ in range(n):
@@ -220,6 +221,8 @@ def manual_greedy(model, ids: list[int], n: int) -> tuple[list[int], float]:
         tok = int(torch.argmax(last))
         new.append(tok)
         seq.append(tok)
+        if tok == eos:
+            break
     return new, worst
 
 

@@ -74,9 +74,9 @@ from make_fixtures import (  # noqa: E402
     LOGIT_MARGIN,
     ROUTER_MARGIN,
     dir_bytes,
-    forward_logits,
     init_weights,
     load_kwargs,
+    manual_greedy,
     normalise_modes,
     router_margin,
     save_kwargs,
@@ -248,22 +248,6 @@ def make_config(vocab: int, eos: int, bos: int, pad: int):
         eos_token_id=eos,
         pad_token_id=pad,
     )
-
-
-@torch.no_grad()
-def manual_greedy(model, ids: list[int], n: int, eos: int) -> tuple[list[int], float]:
-    """Cache-free argmax loop that stops after eos like generate(); returns tokens, min top-2 gap."""
-    seq, new, worst = list(ids), [], float("inf")
-    for _ in range(n):
-        last = forward_logits(model, seq)[-1]
-        top2 = torch.topk(last, 2).values
-        worst = min(worst, float(top2[0] - top2[1]))
-        tok = int(torch.argmax(last))
-        new.append(tok)
-        seq.append(tok)
-        if tok == eos:
-            break
-    return new, worst
 
 
 @torch.no_grad()
