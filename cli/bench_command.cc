@@ -154,9 +154,6 @@ Measurement run_prefill(models::Model& model, const ModelBytes& bytes, int token
 }
 
 void run(const BenchFlags& flags) {
-  if (flags.model.model_dir.empty() == flags.random_shape.empty()) {
-    fail("give exactly one of -m/--model DIR or --random-model SHAPE ({})", models::random_shape_names());
-  }
   std::unique_ptr<models::Model> model;
   std::string model_name = flags.model.model_dir;
   if (!flags.random_shape.empty()) {
@@ -227,9 +224,11 @@ void run(const BenchFlags& flags) {
 void register_bench(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& handlers) {
   static BenchFlags flags;
   auto* command = app.add_subcommand("bench", "measure prompt, generation and batched throughput against bandwidth");
-  add_model_flags(command, flags.model, /*model_required=*/false);
-  command->add_option("--random-model", flags.random_shape,
-                      "benchmark random weights of a named shape instead of -m (" + models::random_shape_names() + ")");
+  auto* model_option = add_model_flags(command, flags.model);
+  command
+      ->add_option("--random-model", flags.random_shape,
+                   "benchmark random weights of a named shape instead of -m (" + models::random_shape_names() + ")")
+      ->excludes(model_option);
   command->add_option("--random-dtype", flags.random_dtype, "dtype of random weights: BF16 (default), F16, F32");
   command->add_option("-p,--prompt-tokens", flags.prompt_tokens, "pp: prompt length (default 128; 0 = skip)")
       ->check(CLI::NonNegativeNumber);

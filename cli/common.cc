@@ -1,20 +1,70 @@
 #include "cli/common.h"
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
 #include "core/error.h"
 #include "core/parallel.h"
+#include "format/checkpoint.h"
 #include "ops/ops.h"
 
 namespace elephant::cli {
 
-void add_model_flags(CLI::App* command, ModelFlags& flags, bool model_required) {
-  command->add_option("-m,--model", flags.model_dir, "Hugging Face model directory (config.json, *.safetensors)")
-      ->required(model_required);
+std::string default_model_dir() {
+  if (const char* from_environment = std::getenv("ELEPHANT_MODEL"); from_environment && *from_environment) {
+    return from_environment;
+  }
+  return ELEPHANT_DEFAULT_MODEL_DIR;
+}
+
+CLI::Option* add_model_flags(CLI::App* command, ModelFlags& flags, bool model_required) {
+  auto* option =
+      command->add_option("-m,--model", flags.model_dir, "Hugging Face model directory (config.json, *.safetensors)")
+          ->required(model_required);
+  if (!model_required) {
+    flags.model_dir = default_model_dir();
+    option->description("Hugging Face model directory (config.json, *.safetensors); default: $ELEPHANT_MODEL or " +
+                        std::string(ELEPHANT_DEFAULT_MODEL_DIR));
+  }
   command->add_option("-t,--threads", flags.threads, "worker threads (default: all cores)")->check(CLI::Range(1, 4096));
   command->add_option("--kernels", flags.kernels, "kernel set: auto, avx2, reference");
   command->add_option("--experts-per-token", flags.experts_per_token,
                       "override the number of routed experts per token (1..E)");
   command->add_option("--context", flags.context, "KV-cache length per sequence (default: max_position_embeddings)")
       ->check(CLI::PositiveNumber);
+  return option;
+}
+
+void add_generation_flags(CLI::App* command, engine::GenerateOptions& options) {
+  command->add_option("-n,--max-tokens", options.max_new_tokens, "tokens to generate (default 64)")
+      ->check(CLI::NonNegativeNumber);
+  auto& sampling = options.sampling;
+  command->add_option("--temperature", sampling.temperature, "sampling temperature; 0 = greedy (default)");
+  command->add_option("--top-k", sampling.top_k, "keep the k most likely tokens (0 = off)");
+  command->add_option("--top-p", sampling.top_p, "nucleus sampling threshold (1 = off)");
+  command->add_option("--min-p", sampling.min_p, "drop tokens below min-p × top probability (0 = off)");
+  command->add_option("--repetition-penalty", sampling.repetition_penalty, "penalty for repeated tokens (1 = off)");
+  command->add_option("--seed", sampling.seed, "random seed (default 0)");
+  command->add_option("--stop", options.stop_strings, "stop when the text contains this string (repeatable)");
+}
+
+chat::Json load_chat_config(const std::string& model_dir, const char* flag) {
+  const auto config_path = std::filesystem::path(model_dir) / "tokenizer_config.json";
+  if (!std::filesystem::exists(config_path)) {
+    fail("{}: {} is missing (it holds the special tokens and the chat template)", flag, config_path.string());
+  }
+  chat::Json tokenizer_config = chat::Json::parse(format::read_json_file(config_path).dump());
+  const auto template_path = std::filesystem::path(model_dir) / "chat_template.jinja";
+  if (!tokenizer_config.contains("chat_template") && std::filesystem::exists(template_path)) {
+    std::ifstream stream(template_path);
+    tokenizer_config["chat_template"] = std::string(std::istreambuf_iterator<char>(stream), {});
+  }
+  if (!tokenizer_config.contains("chat_template")) {
+    fail("{}: {} has no chat_template (and there is no {})", flag, config_path.string(), template_path.string());
+  }
+  return tokenizer_config;
 }
 
 std::unique_ptr<models::Model> load_model(const ModelFlags& flags) {
@@ -23,6 +73,10 @@ std::unique_ptr<models::Model> load_model(const ModelFlags& flags) {
   models::ModelOptions options;
   options.context_length = flags.context;
   options.experts_per_token = flags.experts_per_token;
+  if (flags.model_dir.empty()) fail("no model given: pass -m DIR");
+  if (flags.model_dir == ELEPHANT_DEFAULT_MODEL_DIR && !std::filesystem::exists(flags.model_dir)) {
+    fail("no -m given and the default model {} is missing (pass -m DIR or set ELEPHANT_MODEL)", flags.model_dir);
+  }
   return models::Model::load(flags.model_dir, options);
 }
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "chat/chat_template.h"
+#include "engine/request.h"
 #include "models/model.h"
 
 namespace elephant::cli {
@@ -21,8 +23,17 @@ struct ModelFlags {
   int context = 0;
 };
 
-// Adds -m/--model, --threads, --kernels, --experts-per-token, --context to a subcommand.
-void add_model_flags(CLI::App* command, ModelFlags& flags, bool model_required = true);
+// The model used when -m is not given: $ELEPHANT_MODEL, else the embedded elephant-tiny-lm of the
+// source tree this binary was built from.
+std::string default_model_dir();
+// Adds -m/--model, --threads, --kernels, --experts-per-token, --context to a subcommand. Without
+// model_required, a missing -m means default_model_dir(). Returns the -m option.
+CLI::Option* add_model_flags(CLI::App* command, ModelFlags& flags, bool model_required = false);
+// Adds -n/--max-tokens, the sampling flags and --stop.
+void add_generation_flags(CLI::App* command, engine::GenerateOptions& options);
+// tokenizer_config.json of a model directory with its chat template (from the config, or from
+// chat_template.jinja beside it as transformers 5 saves it); `flag` names the option that needs it.
+chat::Json load_chat_config(const std::string& model_dir, const char* flag);
 // Applies thread/kernel choices and loads the model; throws Error on bad input.
 std::unique_ptr<models::Model> load_model(const ModelFlags& flags);
 // Throws Error naming the flag when an id is outside the model's vocabulary.
@@ -34,6 +45,8 @@ void register_generate(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>
 void register_logits(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& handlers);
 void register_inspect(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& handlers);
 void register_bench(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& handlers);
+void register_perplexity(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& handlers);
+void register_chat(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& handlers);
 void register_quantize(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& handlers);
 
 }  // namespace elephant::cli

@@ -3,16 +3,12 @@
 // with --chat it is wrapped as a user message in the model's chat template first. Token-id
 // prompts (--prompt-ids) print ids.
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "chat/chat_template.h"
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "engine/generate.h"
-#include "format/checkpoint.h"
 #include "ops/ops.h"
 #include "tokenizer/stream_decoder.h"
 #include "tokenizer/tokenizer.h"
@@ -38,17 +34,7 @@ double tokens_per_second(size_t n, double seconds) { return seconds > 0 ? static
 // The prompt text as the model should see it: raw, or rendered through the chat template.
 std::string prompt_for_model(const GenerateFlags& flags) {
   if (!flags.chat) return flags.prompt_text;
-  const auto config_path = std::filesystem::path(flags.model.model_dir) / "tokenizer_config.json";
-  if (!std::filesystem::exists(config_path)) {
-    fail("--chat: {} is missing (it holds the special tokens and the chat template)", config_path.string());
-  }
-  chat::Json tokenizer_config = chat::Json::parse(format::read_json_file(config_path).dump());
-  // transformers 5 saves the template beside the config instead of inside it.
-  const auto template_path = std::filesystem::path(flags.model.model_dir) / "chat_template.jinja";
-  if (!tokenizer_config.contains("chat_template") && std::filesystem::exists(template_path)) {
-    std::ifstream stream(template_path);
-    tokenizer_config["chat_template"] = std::string(std::istreambuf_iterator<char>(stream), {});
-  }
+  const chat::Json tokenizer_config = load_chat_config(flags.model.model_dir, "--chat");
   chat::Json messages = chat::Json::array();
   if (!flags.system.empty()) messages.push_back({{"role", "system"}, {"content", flags.system}});
   messages.push_back({{"role", "user"}, {"content", flags.prompt_text}});
@@ -117,16 +103,7 @@ void register_generate(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>
   command->add_option("--prompt-ids", flags.prompt_ids, "prompt token ids, comma separated")->delimiter(',');
   command->add_flag("--chat", flags.chat, "wrap the prompt as a user message in the model's chat template");
   command->add_option("--system", flags.system, "system message for --chat");
-  command->add_option("-n,--max-tokens", flags.options.max_new_tokens, "tokens to generate (default 64)")
-      ->check(CLI::NonNegativeNumber);
-  auto& sampling = flags.options.sampling;
-  command->add_option("--temperature", sampling.temperature, "sampling temperature; 0 = greedy (default)");
-  command->add_option("--top-k", sampling.top_k, "keep the k most likely tokens (0 = off)");
-  command->add_option("--top-p", sampling.top_p, "nucleus sampling threshold (1 = off)");
-  command->add_option("--min-p", sampling.min_p, "drop tokens below min-p × top probability (0 = off)");
-  command->add_option("--repetition-penalty", sampling.repetition_penalty, "penalty for repeated tokens (1 = off)");
-  command->add_option("--seed", sampling.seed, "random seed (default 0)");
-  command->add_option("--stop", flags.options.stop_strings, "stop when the text contains this string (repeatable)");
+  add_generation_flags(command, flags.options);
   command->add_flag("--ignore-eos", flags.ignore_eos, "keep generating past end-of-sequence tokens");
   handlers.emplace_back(command, [] { run(flags); });
 }

@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   elephant::cli::register_inspect(app, handlers);
   elephant::cli::register_bench(app, handlers);
   elephant::cli::register_quantize(app, handlers);
+  elephant::cli::register_perplexity(app, handlers);
+  elephant::cli::register_chat(app, handlers);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -1,14 +1,10 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs the main job: greedy generation on the default model.
-# The embedded default model (a small trained MoE LM) does not exist yet; until it does this runs
-# a committed fixture model: a tiny Mixtral-architecture checkpoint with RANDOM weights and a small
-# trained tokenizer (tools/make_text_fixture.py), so its text carries no meaning: it shows the
-# pipeline (tokenizer, MoE model, sampling, streaming decode) works end to end.
+# Sets up, builds and runs the main job: greedy generation on the default model, the embedded
+# elephant-tiny-lm (models/README.md: a small Qwen3-MoE trained here on public-domain Bible text).
+# Extra arguments go to `elephant generate`, e.g. scripts/run.sh -p "The Lord is" -n 64.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
 "$root/scripts/build.sh" build
-model="$root/tests/fixtures/text_mixtral"
-echo "Running the fixture model $model (random weights: the embedded trained model is not shipped yet)" >&2
-"$root/build/cli/elephant" inspect -m "$model"
-"$root/build/cli/elephant" generate -m "$model" -p "The quick brown fox" -n 24 "$@"
+"$root/build/cli/elephant" inspect
+"$root/build/cli/elephant" generate -p "In the beginning" -n 48 "$@"

@@ -1,4 +1,5 @@
-// Access to the committed reference fixtures (tests/fixtures, made by tools/make_fixtures.py).
+// Access to the committed reference fixtures (tests/fixtures, made by tools/make_fixtures.py) and
+// to the shipped models.
 #pragma once
 
 #include <filesystem>
@@ -13,6 +14,11 @@ namespace elephant::testing {
 
 inline std::filesystem::path fixture_dir(const std::string& name) {
   return std::filesystem::path(ELEPHANT_FIXTURES_DIR) / name;
+}
+
+// The trained models shipped in models/ (made by tools/train/).
+inline std::filesystem::path shipped_model_dir(const std::string& name) {
+  return std::filesystem::path(ELEPHANT_MODELS_DIR) / name;
 }
 
 inline nlohmann::json fixture_json(const std::string& name, const std::string& file) {
