@@ -21,6 +21,7 @@ struct PerplexityFlags {
   std::string file;
   int64_t window = 0;
   int64_t stride = 0;
+  std::string reference_dir;
   bool json = false;
 };
 
@@ -38,7 +39,14 @@ void run(const PerplexityFlags& flags) {
   const std::vector<int32_t> tokens = tokenizer->encode(read_text_file(flags.file), true);
   if (tokens.size() < 2) fail("{}: {} token(s); perplexity needs at least 2", flags.file, tokens.size());
 
+  std::unique_ptr<models::Model> reference;
+  if (!flags.reference_dir.empty()) {
+    ModelFlags reference_flags = flags.model;
+    reference_flags.model_dir = flags.reference_dir;
+    reference = load_model(reference_flags);
+  }
   engine::PerplexityOptions options;
+  options.reference = reference.get();
   options.window = flags.window;
   options.stride = flags.stride;
   const bool interactive = isatty(STDERR_FILENO) != 0;
@@ -57,7 +65,7 @@ void run(const PerplexityFlags& flags) {
   const int64_t window = flags.window > 0 ? flags.window : model->context_length();
   const int64_t stride = flags.stride > 0 ? flags.stride : std::max<int64_t>(1, window / 2);
   if (flags.json) {
-    const nlohmann::json report = {{"file", flags.file},
+    nlohmann::json report = {{"file", flags.file},
                                    {"tokens", tokens.size()},
                                    {"tokens_scored", result.tokens_scored},
                                    {"windows", result.windows},
@@ -66,6 +74,12 @@ void run(const PerplexityFlags& flags) {
                                    {"mean_nll", result.mean_nll()},
                                    {"perplexity", result.perplexity()},
                                    {"seconds", seconds}};
+    if (reference) {
+      report["reference"] = flags.reference_dir;
+      report["reference_perplexity"] = result.reference_perplexity();
+      report["mean_kl"] = result.mean_kl();
+      report["same_top1"] = static_cast<double>(result.same_top1) / static_cast<double>(result.tokens_scored);
+    }
     std::printf("%s\n", report.dump().c_str());
   } else {
     std::printf("%s: %zu tokens, %lld scored in %lld windows (window %lld, stride %lld)\n", flags.file.c_str(),
@@ -73,6 +87,11 @@ void run(const PerplexityFlags& flags) {
                 static_cast<long long>(window), static_cast<long long>(stride));
     std::printf("mean NLL %.6f nats/token, perplexity %.4f (%.1f tokens/s)\n", result.mean_nll(),
                 result.perplexity(), seconds > 0 ? static_cast<double>(tokens.size()) / seconds : 0.0);
+    if (reference) {
+      std::printf("reference %s: perplexity %.4f; mean KL(reference || model) %.6f nats/token; same top-1 %.2f%%\n",
+                  flags.reference_dir.c_str(), result.reference_perplexity(), result.mean_kl(),
+                  100.0 * static_cast<double>(result.same_top1) / static_cast<double>(result.tokens_scored));
+    }
   }
 }
 
@@ -88,6 +107,8 @@ void register_perplexity(CLI::App& app, std::vector<std::pair<CLI::App*, Handler
       ->check(CLI::Range(int64_t{2}, int64_t{1} << 40));
   command->add_option("--stride", flags.stride, "tokens between window starts (default: window / 2)")
       ->check(CLI::PositiveNumber);
+  command->add_option("--reference", flags.reference_dir,
+                      "also run this model (e.g. the unquantized original) and report the KL divergence from it");
   command->add_flag("--json", flags.json, "print one JSON object instead of text");
   handlers.emplace_back(command, [] { run(flags); });
 }

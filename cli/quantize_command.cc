@@ -30,12 +30,14 @@
 #include "format/safetensors_writer.h"
 #include "kernels/quantize.h"
 #include "models/family_tensors.h"
+#include "models/random_shapes.h"
 
 namespace elephant::cli {
 namespace {
 
 struct QuantizeFlags {
   std::string input;
+  std::string random_shape;
   std::string output;
   int bits = 0;
   int64_t group = 128;
@@ -91,7 +93,7 @@ std::map<std::string, MatrixShape> matrices_to_quantize(const config::ModelConfi
 
 void check_output_directory(const std::filesystem::path& input, const std::filesystem::path& output, bool force) {
   std::error_code error;
-  if (std::filesystem::exists(output) && std::filesystem::equivalent(input, output, error)) {
+  if (!input.empty() && std::filesystem::exists(output) && std::filesystem::equivalent(input, output, error)) {
     fail("-o {}: is the input directory; write the quantized model elsewhere", output.string());
   }
   if (std::filesystem::exists(output)) {
@@ -101,6 +103,18 @@ void check_output_directory(const std::filesystem::path& input, const std::files
     }
   }
   std::filesystem::create_directories(output);
+}
+
+// Tokenizer, generation config and the like travel with the weights.
+void copy_side_files(const std::filesystem::path& input, const std::filesystem::path& output) {
+  for (const auto& entry : std::filesystem::directory_iterator(input)) {
+    const std::string file = entry.path().filename().string();
+    if (!entry.is_regular_file() || file == "config.json" || file == "model.safetensors.index.json" ||
+        file.ends_with(".safetensors")) {
+      continue;
+    }
+    std::filesystem::copy_file(entry.path(), output / file, std::filesystem::copy_options::overwrite_existing);
+  }
 }
 
 // Quantizes one fp32-widened matrix, rows split across threads.
@@ -139,15 +153,14 @@ QuantizedMatrix quantize_matrix(const format::TensorView& view, const MatrixShap
 }
 
 // Reloads the output and compares the logits of a few probe tokens with the input model's.
-void verify(const std::filesystem::path& input, const std::filesystem::path& output, size_t n_quantized) {
-  auto original = models::Model::load(input);
+void verify(models::Model& original, const std::filesystem::path& output, size_t n_quantized) {
   auto quantized = models::Model::load(output);
-  const int64_t vocab = original->config().vocab_size;
+  const int64_t vocab = original.config().vocab_size;
   layers::RowBatch rows;
   for (int32_t i = 0; i < 8 && i < vocab; ++i) rows.add(static_cast<int32_t>((int64_t{i} * 7919 + 1) % vocab), i, 0);
-  auto original_cache = original->make_kv_cache();
+  auto original_cache = original.make_kv_cache();
   auto quantized_cache = quantized->make_kv_cache();
-  const auto expected = original->forward(rows, original_cache);
+  const auto expected = original.forward(rows, original_cache);
   const auto actual = quantized->forward(rows, quantized_cache);
   double max_error = 0.0, max_reference = 0.0;
   int agree = 0;
@@ -179,7 +192,20 @@ void run(const QuantizeFlags& flags) {
     fail("--group {}: expected a power of two from 16 to 1024 (32, 64 or 128 are usual)", flags.group);
   }
   const DType scale_dtype = flags.scale_dtype == "bf16" ? DType::kBF16 : DType::kF16;
-  const auto checkpoint = format::Checkpoint::open(input);
+  if (flags.input.empty() == flags.random_shape.empty()) {
+    fail("give exactly one of -m/--model DIR or --random-model SHAPE ({})", models::random_shape_names());
+  }
+  // The source model is loaded first: for random weights that is what creates the tensors (the
+  // loader asks for each one), and verification compares against it afterwards.
+  std::unique_ptr<models::Model> source;
+  if (!flags.random_shape.empty()) {
+    std::fprintf(stderr, "quantize: creating random BF16 weights for %s...\n", flags.random_shape.c_str());
+    source = models::Model::from_checkpoint(
+        format::Checkpoint::random(models::random_model_config(flags.random_shape), DType::kBF16, 1));
+  } else {
+    source = models::Model::load(input);
+  }
+  const format::Checkpoint* checkpoint = &source->checkpoint();
   if (checkpoint->config().contains("quantization_config")) {
     fail("{}: config.json already has a quantization_config; quantize the full-precision model", input.string());
   }
@@ -252,17 +278,10 @@ void run(const QuantizeFlags& flags) {
   nlohmann::json config = checkpoint->config();
   config["quantization_config"] = format::quantization_config_json({flags.bits, flags.bits == 4 ? flags.group : 0, flags.scope});
   std::ofstream(output / "config.json") << config.dump(2) << "\n";
-  for (const auto& entry : std::filesystem::directory_iterator(input)) {
-    const std::string file = entry.path().filename().string();
-    if (!entry.is_regular_file() || file == "config.json" || file == "model.safetensors.index.json" ||
-        file.ends_with(".safetensors")) {
-      continue;
-    }
-    std::filesystem::copy_file(entry.path(), output / file, std::filesystem::copy_options::overwrite_existing);
-  }
+  if (!input.empty()) copy_side_files(input, output);
   std::fprintf(stderr, "quantize: weights %.1f MiB -> %.1f MiB\n", static_cast<double>(bytes_in) / (1 << 20),
                static_cast<double>(bytes_out) / (1 << 20));
-  verify(input, output, selected.size());
+  verify(*source, output, selected.size());
 }
 
 }  // namespace
@@ -270,7 +289,12 @@ void run(const QuantizeFlags& flags) {
 void register_quantize(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& handlers) {
   static QuantizeFlags flags;
   auto* command = app.add_subcommand("quantize", "write an int8/int4 quantized copy of a model directory");
-  command->add_option("-m,--model", flags.input, "input model directory (full precision)")->required();
+  auto* model_option = command->add_option("-m,--model", flags.input, "input model directory (full precision)");
+  command
+      ->add_option("--random-model", flags.random_shape,
+                   "quantize random BF16 weights of a named shape instead of -m, for benchmarks (" +
+                       models::random_shape_names() + ")")
+      ->excludes(model_option);
   command->add_option("-o,--output", flags.output, "output model directory")->required();
   command->add_option("--bits", flags.bits, "8 (int8 per output channel) or 4 (int4 group-wise)")
       ->required()

@@ -19,6 +19,9 @@ namespace elephant::engine {
 struct PerplexityOptions {
   int64_t window = 0;  // 0: the model's context length
   int64_t stride = 0;  // 0: window / 2
+  // When set, the same windows also run through this model (e.g. the full-precision original of
+  // a quantized model) and the result carries the KL divergence from it.
+  models::Model* reference = nullptr;
   // Called after every window with how far into the sequence the scoring has come.
   std::function<void(int64_t done, int64_t total)> on_progress;
 };
@@ -27,11 +30,19 @@ struct PerplexityResult {
   int64_t tokens_scored = 0;
   double negative_log_likelihood = 0.0;  // summed over the scored tokens, natural log
   int64_t windows = 0;
+  // With a reference model: sum over scored tokens of KL(reference || model), natural log, the
+  // reference's NLL, and how many tokens both give the same most likely next token.
+  double kl_divergence = 0.0;
+  double reference_negative_log_likelihood = 0.0;
+  int64_t same_top1 = 0;
   double mean_nll() const { return tokens_scored > 0 ? negative_log_likelihood / static_cast<double>(tokens_scored) : 0.0; }
   double perplexity() const;
+  double mean_kl() const { return tokens_scored > 0 ? kl_divergence / static_cast<double>(tokens_scored) : 0.0; }
+  double reference_perplexity() const;
 };
 
-// Throws Error when the sequence has fewer than two tokens or the window/stride are invalid.
+// Throws Error when the sequence has fewer than two tokens, the window/stride are invalid or the
+// reference model's vocabulary differs.
 PerplexityResult perplexity(models::Model& model, std::span<const int32_t> tokens, const PerplexityOptions& options);
 
 }  // namespace elephant::engine

@@ -33,11 +33,16 @@ inline std::string shell_quote(const std::string& arg) {
   return quoted;
 }
 
-inline CliResult run_cli(const std::vector<std::string>& args) {
+// environment: "NAME=value" settings for the child only; stdin_file: what the child reads.
+inline CliResult run_cli(const std::vector<std::string>& args, const std::vector<std::string>& environment = {},
+                         const std::string& stdin_file = "/dev/null") {
   const ScratchDir capture;
-  std::string command = shell_quote(ELEPHANT_CLI_PATH);
+  std::string command = environment.empty() ? "" : "env ";
+  for (const auto& setting : environment) command += shell_quote(setting) + " ";
+  command += shell_quote(ELEPHANT_CLI_PATH);
   for (const auto& arg : args) command += fmt::format(" {}", shell_quote(arg));
-  command += fmt::format(" >{} 2>{}", shell_quote((capture / "out").string()), shell_quote((capture / "err").string()));
+  command += fmt::format(" <{} >{} 2>{}", shell_quote(stdin_file), shell_quote((capture / "out").string()),
+                         shell_quote((capture / "err").string()));
   const int status = std::system(command.c_str());
   CliResult result;
   if (WIFEXITED(status)) {

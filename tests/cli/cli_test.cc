@@ -8,6 +8,9 @@
 #include <gtest/gtest.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -53,14 +56,19 @@ TEST(CommandLine, UnknownFlag) {
   EXPECT_EQ(result.out, "");
 }
 
-TEST(CommandLine, MissingModel) {
-  for (const auto& args : std::vector<std::vector<std::string>>{
-           {"inspect"}, {"generate", "--prompt-ids", "1,2"}, {"logits", "--prompt-ids", "1,2"}}) {
-    SCOPED_TRACE(args[0]);
-    const auto result = run_cli(args);
-    EXPECT_EQ(result.exit_code, exit_code(CLI::ExitCodes::RequiredError));
-    EXPECT_THAT(result.err, AllOf(HasSubstr("--model is required"), HasSubstr("Usage:")));
-  }
+TEST(CommandLine, WithoutModelFlagTheEnvironmentsModelIsUsed) {
+  const auto result = run_cli({"inspect"}, {"ELEPHANT_MODEL=" + mixtral()});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_THAT(result.out, HasSubstr("mixtral"));
+  const auto missing = run_cli({"generate", "--prompt-ids", "1,2"}, {"ELEPHANT_MODEL=/nowhere/model"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("/nowhere/model"));
+}
+
+TEST(CommandLine, HelpNamesTheDefaultModel) {
+  const auto result = run_cli({"generate", "--help"});
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_THAT(result.out, AllOf(HasSubstr("ELEPHANT_MODEL"), HasSubstr("models/elephant-tiny-lm")));
 }
 
 TEST(CommandLine, NonNumericThreadCount) {
@@ -71,7 +79,9 @@ TEST(CommandLine, NonNumericThreadCount) {
 
 TEST(CommandLine, HelpOfEachSubcommand) {
   const std::map<std::string, std::vector<std::string>> options = {
-      {"", {"generate", "logits", "inspect", "--version"}},
+      {"", {"generate", "chat", "perplexity", "logits", "inspect", "--version"}},
+      {"chat", {"--model", "--system", "--max-tokens", "--temperature"}},
+      {"perplexity", {"--model", "--file", "--window", "--stride", "--reference", "--json"}},
       {"generate", {"--model", "--prompt-ids", "--max-tokens", "--temperature", "--ignore-eos", "--experts-per-token"}},
       {"logits", {"--model", "--prompt-ids", "--output", "--kernels"}},
       {"inspect", {"--model", "--threads", "--context"}},
@@ -156,6 +166,64 @@ TEST(Bench, UnknownRandomShapeListsTheKnownOnes) {
   const auto result = run_cli({"bench", "--random-model", "bogus-2L"});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_THAT(result.err, AllOf(HasSubstr("--random-model 'bogus-2L': unknown shape"), HasSubstr("mixtral-<N>L")));
+}
+
+TEST(Bench, ModelAndRandomModelExcludeEachOther) {
+  const auto result = run_cli({"bench", "-m", mixtral(), "--random-model", "mini-1L"});
+  EXPECT_EQ(result.exit_code, exit_code(CLI::ExitCodes::ExcludesError));
+  EXPECT_THAT(result.err, HasSubstr("excludes"));
+}
+
+TEST(Quantize, RandomModelIsWrittenAndVerified) {
+  const testing::ScratchDir scratch;
+  const auto out = (scratch / "mini-int4").string();
+  const auto result = run_cli({"quantize", "--random-model", "mini-1L", "-o", out, "--bits", "4", "--group", "64"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_THAT(result.err, AllOf(HasSubstr("verify: reloaded"), HasSubstr("quantized matrices")));
+  auto model = models::Model::load(out);
+  EXPECT_EQ(model->config().hidden_size, 256);
+  EXPECT_TRUE(std::filesystem::exists(scratch / "mini-int4" / "config.json"));
+  const auto both = run_cli({"quantize", "-m", mixtral(), "--random-model", "mini-1L", "-o", out, "--bits", "8"});
+  EXPECT_EQ(both.exit_code, exit_code(CLI::ExitCodes::ExcludesError));
+}
+
+TEST(Perplexity, ReportsTheScoredTokensAsJson) {
+  const testing::ScratchDir scratch;
+  const auto text = scratch / "text.txt";
+  std::ofstream(text) << "Hello, world. Hello again, and hello once more.\n";
+  const auto model = testing::fixture_dir("text_mixtral").string();
+  const auto result = run_cli({"perplexity", "-m", model, "-f", text.string(), "--window", "8", "--stride", "4",
+                               "--reference", model, "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto report = nlohmann::json::parse(result.out);
+  EXPECT_GT(report["tokens"].get<int>(), 8);
+  EXPECT_EQ(report["window"].get<int>(), 8);
+  EXPECT_GT(report["perplexity"].get<double>(), 1.0);
+  EXPECT_EQ(report["mean_kl"].get<double>(), 0.0) << "a model against itself";
+  EXPECT_EQ(report["same_top1"].get<double>(), 1.0);
+  const auto missing = run_cli({"perplexity", "-m", model, "-f", (scratch / "none.txt").string()});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("none.txt: cannot open"));
+}
+
+TEST(Chat, AnswersEachLineAndKeepsTheHistory) {
+  // Two turns through the ChatML template of the text fixture: the first reply must be the
+  // transformers reference for the same single message (text_reference.json, case "chat").
+  const auto reference = testing::fixture_json("text_mixtral", "text_reference.json");
+  nlohmann::json chat_case;
+  for (const auto& c : reference["cases"]) {
+    if (c["name"] == "chat") chat_case = c;
+  }
+  ASSERT_FALSE(chat_case.is_null());
+  const testing::ScratchDir scratch;
+  const auto input = scratch / "input.txt";
+  std::ofstream(input) << chat_case["messages"][0]["content"].get<std::string>() << "\n\nsecond message\n";
+  const auto model = testing::fixture_dir("text_mixtral").string();
+  const auto result =
+      run_cli({"chat", "-m", model, "-n", std::to_string(chat_case["new_ids"].size())}, {}, input.string());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_THAT(result.out, StartsWith(chat_case["text"].get<std::string>() + "\n"));
+  EXPECT_GE(std::count(result.out.begin(), result.out.end(), '\n'), 2) << "a reply to each non-empty line";
 }
 
 TEST(CommandLine, UnknownKernelSet) {

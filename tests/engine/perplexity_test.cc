@@ -73,6 +73,31 @@ TEST(PerplexityTest, ShippedModelMatchesTransformersOnHeldOutText) {
               nll_tolerance(model->config(), reference["max_abs_logit"].get<double>()));
 }
 
+TEST(PerplexityTest, KlDivergenceFromAReferenceModel) {
+  auto model = models::Model::load(testing::fixture_dir("mixtral"));
+  auto bf16 = models::Model::load(testing::fixture_dir("mixtral") / "bf16");
+  const auto prompt = testing::ids(testing::fixture_json("mixtral", "prompt.json")["prompt_ids"]);
+  engine::PerplexityOptions options;
+  options.window = 8;
+  options.stride = 4;
+  options.reference = model.get();
+  const auto same = engine::perplexity(*model, prompt, options);
+  EXPECT_EQ(same.kl_divergence, 0.0);
+  EXPECT_EQ(same.same_top1, same.tokens_scored);
+  EXPECT_EQ(same.reference_negative_log_likelihood, same.negative_log_likelihood);
+
+  options.reference = bf16.get();
+  const auto rounded = engine::perplexity(*model, prompt, options);
+  EXPECT_GT(rounded.kl_divergence, 0.0);
+  EXPECT_EQ(rounded.negative_log_likelihood, same.negative_log_likelihood);
+  EXPECT_NE(rounded.reference_negative_log_likelihood, same.negative_log_likelihood);
+
+  auto other_vocabulary = models::Model::load(testing::fixture_dir("text_mixtral"));
+  ASSERT_NE(other_vocabulary->config().vocab_size, model->config().vocab_size);
+  options.reference = other_vocabulary.get();
+  EXPECT_THROW(engine::perplexity(*model, prompt, options), Error);
+}
+
 TEST(PerplexityTest, RejectsBadWindows) {
   auto model = models::Model::load(testing::fixture_dir("mixtral"));
   const std::vector<int32_t> tokens = {1, 2, 3, 4};
