@@ -119,6 +119,49 @@ const ActivationScratch& quantize_rows(const float* x, int64_t n_rows, int64_t c
   return scratch;
 }
 
+// int4 weights with groups of 64+ columns: the activation rows are quantized into the order of
+// the packed nibbles instead of unpacking the weights into column order. In 32 packed bytes
+// (64 columns) the low nibbles hold the even columns and the high nibbles the odd ones, so with
+// activations stored as [32 even columns, 32 odd columns] per block, a mask and a shift give
+// weight bytes that line up with the activations, and the unsigned nibbles (0..15) go straight
+// into maddubs as its unsigned operand (2 · 15 · 127 per int16 pair, no saturation). The offset
+// is removed per group: Σ (u - 8)·x = Σ u·x - 8·Σ x, with Σ x of each group precomputed.
+struct NibbleOrderActivations {
+  std::vector<int8_t> values;       // [n_rows, cols], each 64-column block as even then odd columns
+  std::vector<float> scales;        // [n_rows]
+  std::vector<int32_t> group_sums;  // [n_rows, cols / group]
+  std::vector<int8_t> row;          // one row in column order
+};
+thread_local NibbleOrderActivations t_nibble_activations;
+
+const NibbleOrderActivations& quantize_rows_nibble_order(const float* x, int64_t n_rows, int64_t cols, int64_t group) {
+  NibbleOrderActivations& scratch = t_nibble_activations;
+  const int64_t groups = cols / group;
+  if (scratch.values.size() < static_cast<size_t>(n_rows * cols)) scratch.values.resize(static_cast<size_t>(n_rows * cols));
+  if (scratch.scales.size() < static_cast<size_t>(n_rows)) scratch.scales.resize(static_cast<size_t>(n_rows));
+  if (scratch.group_sums.size() < static_cast<size_t>(n_rows * groups)) {
+    scratch.group_sums.resize(static_cast<size_t>(n_rows * groups));
+  }
+  if (scratch.row.size() < static_cast<size_t>(cols)) scratch.row.resize(static_cast<size_t>(cols));
+  for (int64_t i = 0; i < n_rows; ++i) {
+    int8_t* q = scratch.row.data();
+    scratch.scales[static_cast<size_t>(i)] = quantize_row(x + i * cols, cols, q);
+    int8_t* out = scratch.values.data() + i * cols;
+    for (int64_t block = 0; block < cols; block += 64) {
+      for (int64_t j = 0; j < 32; ++j) {
+        out[block + j] = q[block + 2 * j];
+        out[block + 32 + j] = q[block + 2 * j + 1];
+      }
+    }
+    for (int64_t g = 0; g < groups; ++g) {
+      int32_t sum = 0;
+      for (int64_t k = g * group; k < (g + 1) * group; ++k) sum += q[k];
+      scratch.group_sums[static_cast<size_t>(i * groups + g)] = sum;
+    }
+  }
+  return scratch;
+}
+
 // Runs dot.run<kRows>(i, o, out) over activation rows [0, n_rows) × output rows [row_begin, row_end).
 template <typename Dot>
 void tiled(const Dot& dot, int64_t n_rows, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
@@ -280,6 +323,48 @@ struct Int4WeightsInt8Activations {
   }
 };
 
+struct Int4WeightsNibbleOrderActivations {
+  const WeightMatrix& w;
+  const NibbleOrderActivations& xq;
+
+  template <int kRows>
+  void run(int64_t i, int64_t o, float* out) const {
+    const int64_t cols = w.cols;
+    const int64_t group = w.group_size;
+    const int64_t groups = cols / group;
+    const int64_t scale_base = o * groups;
+    const uint8_t* w_row = static_cast<const uint8_t*>(w.data) + o * (cols / 2);
+    const int8_t* x_rows = xq.values.data() + i * cols;
+    const int32_t* sums = xq.group_sums.data() + i * groups;
+    const __m256i mask = _mm256_set1_epi8(0x0f);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 total[kRows];
+    for (int r = 0; r < kRows; ++r) total[r] = _mm256_setzero_ps();
+    for (int64_t g = 0; g < groups; ++g) {
+      __m256i partial[kRows];
+      for (int r = 0; r < kRows; ++r) partial[r] = _mm256_setzero_si256();
+      for (int64_t k = g * group; k < (g + 1) * group; k += 64) {
+        const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w_row + k / 2));
+        const __m256i even = _mm256_and_si256(raw, mask);
+        const __m256i odd = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
+        for (int r = 0; r < kRows; ++r) {
+          const int8_t* x = x_rows + r * cols + k;
+          const __m256i pairs =
+              _mm256_add_epi16(_mm256_maddubs_epi16(even, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
+                               _mm256_maddubs_epi16(odd, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32))));
+          partial[r] = _mm256_add_epi32(partial[r], _mm256_madd_epi16(pairs, ones));
+        }
+      }
+      const __m256 scale = _mm256_set1_ps(load_scale(w.scales, w.scale_dtype, scale_base + g));
+      for (int r = 0; r < kRows; ++r) {
+        const __m256i offset = _mm256_setr_epi32(kInt4Offset * sums[r * groups + g], 0, 0, 0, 0, 0, 0, 0);
+        total[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(partial[r], offset)), scale, total[r]);
+      }
+    }
+    for (int r = 0; r < kRows; ++r) out[r] = xq.scales[static_cast<size_t>(i + r)] * horizontal_sum(total[r]);
+  }
+};
+
 }  // namespace
 
 void matmul_int8_f32(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, int64_t y_stride,
@@ -299,6 +384,11 @@ void matmul_int4_f32(const float* x, int64_t n_rows, const WeightMatrix& w, floa
 
 void matmul_int4_int8(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, int64_t y_stride,
                       int64_t row_begin, int64_t row_end) {
+  if (w.group_size % 64 == 0) {
+    tiled(Int4WeightsNibbleOrderActivations{w, quantize_rows_nibble_order(x, n_rows, w.cols, w.group_size)}, n_rows, y,
+          y_stride, row_begin, row_end);
+    return;
+  }
   tiled(Int4WeightsInt8Activations{w, quantize_rows(x, n_rows, w.cols)}, n_rows, y, y_stride, row_begin, row_end);
 }
 
