@@ -10,8 +10,9 @@ between chapters); (b) a JSON report: held-out perplexity of the model (sliding 
 semantics of src/engine/perplexity.h), of an interpolated Kneser-Ney bigram and a unigram model
 trained on the same training tokens, expert usage per layer and how often a token's experts
 repeat the previous token's, greedy continuations of a few prompts; (c) optionally the small
-test fixture: the perplexity of a slice of the held-out text, which
-tests/engine/perplexity_test.cc reproduces with the engine.
+test fixture: the perplexity of a slice of the held-out text and greedy continuations of a few
+prompts (with their smallest top-1/top-2 logit gap), which tests/engine/perplexity_test.cc and
+tests/e2e/tiny_lm_test.cc reproduce with the engine.
 
 The model is evaluated in float32 from its bf16 weights, the engine's arithmetic.
 """
@@ -33,6 +34,7 @@ STRIDE = 128
 FIXTURE_CHARS = 1500
 FIXTURE_WINDOW = 64
 FIXTURE_STRIDE = 32
+GREEDY_TOKENS = 40
 PROMPTS = ["In the beginning", "The Lord is my shepherd", "Jesus said to them,", "And the king of Egypt"]
 
 
@@ -140,11 +142,20 @@ def main():
     bigram_nll, unigram_nll, bigram_scored = kneser_ney_bigram(train_ids, ids, len(tokenizer))
 
     continuations = {}
+    greedy_cases = []
     for prompt in PROMPTS:
         prompt_ids = tokenizer(prompt, return_tensors="pt").input_ids
         with torch.no_grad():
-            out = model.generate(prompt_ids, max_new_tokens=40, do_sample=False)
-        continuations[prompt] = tokenizer.decode(out[0, prompt_ids.shape[1]:], skip_special_tokens=True)
+            out = model.generate(prompt_ids, max_new_tokens=GREEDY_TOKENS, do_sample=False,
+                                 output_scores=True, return_dict_in_generate=True)
+        new_ids = out.sequences[0, prompt_ids.shape[1]:].tolist()
+        # The gap between the best and second-best logit at each step: a test that compares
+        # greedy tokens is only meaningful when no step is a near tie.
+        margins = [(lambda top: (top[0] - top[1]).item())(torch.topk(step[0], 2).values) for step in out.scores]
+        continuation = tokenizer.decode(new_ids, skip_special_tokens=True)
+        continuations[prompt] = continuation
+        greedy_cases.append({"prompt": prompt, "prompt_ids": prompt_ids[0].tolist(), "new_ids": new_ids,
+                             "text": continuation, "min_logit_margin": min(margins)})
 
     report = {
         "heldout_text": str(args.heldout_text),
@@ -174,6 +185,7 @@ def main():
         fixture = {
             "text": cut, "token_ids": fixture_ids, "window": FIXTURE_WINDOW, "stride": FIXTURE_STRIDE,
             "tokens_scored": f_scored, "nll_sum": f_nll, "max_abs_logit": f_largest, "perplexity": math.exp(f_nll / f_scored),
+            "greedy": greedy_cases,
             "made_by": "tools/eval/lm_eval.py (transformers, float32 from the bf16 checkpoint)",
         }
         args.fixture.write_text(json.dumps(fixture, indent=1, ensure_ascii=True) + "\n")
