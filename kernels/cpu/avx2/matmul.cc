@@ -1,13 +1,14 @@
 // AVX2 + FMA matmul with the weight widening (BF16, F16 via F16C) done in registers.
 //
-// Layout: for each weight row, up to kRowsPerPass activation rows share every loaded weight vector
-// (the weight row is read once per pass, which is what matters for bandwidth-bound decode).
-// Each activation row owns two 8-lane accumulators fed by alternating 8-column blocks, combined
-// and reduced horizontally in a fixed order, then the scalar tail (cols % 16) in increasing k.
-// That arithmetic is identical whatever the pass size, so a row's result is independent of how
-// many rows are in the batch (the MatmulFn contract).
+// Layout: weight rows in blocks of 16; for each block, activation rows in passes of up to
+// kRowsPerPass, each pass computing a register tile of rows × outputs (output_block). Every
+// (row, output) pair owns one 8-lane accumulator over the 8-column blocks in increasing k,
+// reduced horizontally in a fixed order, then the scalar tail (cols % 8) in increasing k. That
+// arithmetic is identical whatever the pass size, tile or row range, so a row's result is
+// independent of how many rows are in the batch (the MatmulFn contract).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/cpu/avx2/avx2.h"
@@ -34,30 +35,58 @@ inline float widen_scalar(const uint16_t* data, int64_t k, DType dtype) {
   return value;
 }
 
-template <int kRows, typename T>
-void dot_rows(const float* x, int64_t cols, const T* w_row, DType dtype, float* out) {
-  __m256 acc0[kRows];
-  __m256 acc1[kRows];
-  for (int r = 0; r < kRows; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
-  const int64_t vector_cols = cols - cols % 16;
-  for (int64_t k = 0; k < vector_cols; k += 16) {
-    __m256 w0, w1;
-    if constexpr (sizeof(T) == 4) {
-      w0 = load_weights(w_row + k);
-      w1 = load_weights(w_row + k + 8);
-    } else {
-      w0 = load_weights(w_row + k, dtype);
-      w1 = load_weights(w_row + k + 8, dtype);
+// kRows activation rows × kOutputs weight rows at once: every loaded activation vector feeds
+// kOutputs FMAs and every widened weight vector kRows, and the kRows·kOutputs accumulators are
+// independent chains, enough to hide the FMA latency once a pass has a few rows.
+template <int kRows, int kOutputs, typename T>
+void dot_block(const float* x, int64_t cols, const T* w, DType dtype, float* out) {
+  __m256 acc[kRows][kOutputs];
+  for (int r = 0; r < kRows; ++r) {
+    for (int j = 0; j < kOutputs; ++j) acc[r][j] = _mm256_setzero_ps();
+  }
+  const int64_t vector_cols = cols - cols % 8;
+  for (int64_t k = 0; k < vector_cols; k += 8) {
+    __m256 weights[kOutputs];
+    for (int j = 0; j < kOutputs; ++j) {
+      if constexpr (sizeof(T) == 4) {
+        weights[j] = load_weights(w + j * cols + k);
+      } else {
+        weights[j] = load_weights(w + j * cols + k, dtype);
+      }
     }
     for (int r = 0; r < kRows; ++r) {
-      acc0[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x + r * cols + k), w0, acc0[r]);
-      acc1[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x + r * cols + k + 8), w1, acc1[r]);
+      const __m256 activations = _mm256_loadu_ps(x + r * cols + k);
+      for (int j = 0; j < kOutputs; ++j) acc[r][j] = _mm256_fmadd_ps(activations, weights[j], acc[r][j]);
     }
   }
   for (int r = 0; r < kRows; ++r) {
-    float sum = horizontal_sum(_mm256_add_ps(acc0[r], acc1[r]));
-    for (int64_t k = vector_cols; k < cols; ++k) sum += x[r * cols + k] * widen_scalar(w_row, k, dtype);
-    out[r] = sum;
+    for (int j = 0; j < kOutputs; ++j) {
+      float sum = horizontal_sum(acc[r][j]);
+      for (int64_t k = vector_cols; k < cols; ++k) sum += x[r * cols + k] * widen_scalar(w + j * cols, k, dtype);
+      out[r * kOutputs + j] = sum;
+    }
+  }
+}
+
+// Outputs [o, o + n_outputs) for activation rows [i, i + kRows): blocks of up to 16 / kRows
+// outputs so that accumulators, weights and one activation vector fit the 16 ymm registers.
+template <int kRows, typename T>
+void output_block(const float* x, int64_t cols, const T* w, DType dtype, int64_t n_outputs, float* y,
+                  int64_t y_stride) {
+  constexpr int kMaxOutputs = kRows <= 2 ? 4 : 2;
+  float out[kRows * kMaxOutputs];
+  for (int64_t j = 0; j < n_outputs; j += kMaxOutputs) {
+    const int64_t count = std::min<int64_t>(kMaxOutputs, n_outputs - j);
+    const T* w_block = w + j * cols;
+    if (count == kMaxOutputs) dot_block<kRows, kMaxOutputs>(x, cols, w_block, dtype, out);
+    if constexpr (kMaxOutputs == 4) {
+      if (count == 3) dot_block<kRows, 3>(x, cols, w_block, dtype, out);
+      if (count == 2) dot_block<kRows, 2>(x, cols, w_block, dtype, out);
+    }
+    if (count == 1) dot_block<kRows, 1>(x, cols, w_block, dtype, out);
+    for (int r = 0; r < kRows; ++r) {
+      for (int64_t c = 0; c < count; ++c) y[r * y_stride + j + c] = out[r * count + c];
+    }
   }
 }
 
@@ -65,20 +94,20 @@ template <typename T>
 void matmul_typed(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, int64_t y_stride, int64_t row_begin,
                   int64_t row_end) {
   const T* data = static_cast<const T*>(w.data);
-  float out[kRowsPerPass];
-  for (int64_t o = row_begin; o < row_end; ++o) {
-    const T* w_row = data + o * w.cols;
-    int64_t i = 0;
-    for (; i + kRowsPerPass <= n_rows; i += kRowsPerPass) {
-      dot_rows<kRowsPerPass>(x + i * w.cols, w.cols, w_row, w.dtype, out);
-      for (int r = 0; r < kRowsPerPass; ++r) y[(i + r) * y_stride + o] = out[r];
+  // Weight rows in blocks small enough to stay in L2 while every pass of activation rows uses them.
+  constexpr int64_t kWeightBlock = 16;
+  for (int64_t o = row_begin; o < row_end; o += kWeightBlock) {
+    const int64_t n_outputs = std::min(kWeightBlock, row_end - o);
+    const T* w_rows = data + o * w.cols;
+    for (int64_t i = 0; i < n_rows; i += kRowsPerPass) {
+      const int64_t left = std::min<int64_t>(kRowsPerPass, n_rows - i);
+      const float* x_rows = x + i * w.cols;
+      float* y_rows = y + i * y_stride + o;
+      if (left == 4) output_block<4>(x_rows, w.cols, w_rows, w.dtype, n_outputs, y_rows, y_stride);
+      if (left == 3) output_block<3>(x_rows, w.cols, w_rows, w.dtype, n_outputs, y_rows, y_stride);
+      if (left == 2) output_block<2>(x_rows, w.cols, w_rows, w.dtype, n_outputs, y_rows, y_stride);
+      if (left == 1) output_block<1>(x_rows, w.cols, w_rows, w.dtype, n_outputs, y_rows, y_stride);
     }
-    const int64_t left = n_rows - i;
-    const float* x_left = x + i * w.cols;
-    if (left == 3) dot_rows<3>(x_left, w.cols, w_row, w.dtype, out);
-    if (left == 2) dot_rows<2>(x_left, w.cols, w_row, w.dtype, out);
-    if (left == 1) dot_rows<1>(x_left, w.cols, w_row, w.dtype, out);
-    for (int64_t r = 0; r < left; ++r) y[(i + r) * y_stride + o] = out[r];
   }
 }
 
