@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   elephant::cli::register_quantize(app, handlers);
   elephant::cli::register_perplexity(app, handlers);
   elephant::cli::register_chat(app, handlers);
+  elephant::cli::register_serve(app, handlers);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -7,6 +7,7 @@ packages=(
   nlohmann-json3-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev
   libpcre2-dev libutf8proc-dev libsentencepiece-dev
   libopenblas-dev
+  libcpp-httplib-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -165,6 +165,10 @@ uint64_t Engine::expert_acquisitions() const {
 bool Engine::advance(Sequence& sequence, std::span<float> logits) {
   const GenerateOptions& options = sequence.request.options;
   GenerateResult& result = sequence.result;
+  const auto& callbacks = sequence.request.callbacks;
+  // The sampler rewrites logits in place (penalties), so log-probabilities need the raw row.
+  std::vector<float> raw_logits;
+  if (options.top_logprobs >= 0 && callbacks.on_logprobs) raw_logits.assign(logits.begin(), logits.end());
   const int32_t token = sequence.sampler.sample(logits, sequence.tokens);
   if (result.tokens.empty()) {
     sequence.first_token = Clock::now();
@@ -177,7 +181,7 @@ bool Engine::advance(Sequence& sequence, std::span<float> logits) {
   }
   result.tokens.push_back(token);
   sequence.tokens.push_back(token);
-  const auto& callbacks = sequence.request.callbacks;
+  if (!raw_logits.empty()) callbacks.on_logprobs(token_logprobs(raw_logits, token, options.top_logprobs));
   if (callbacks.on_token && !callbacks.on_token(token)) {
     finish(sequence, StopReason::kCallback);
     return false;

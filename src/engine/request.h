@@ -17,6 +17,7 @@ struct GenerateOptions {
   bool stop_on_eos = true;
   std::vector<int32_t> eos_token_ids;     // empty: the model config's eos_token_id
   std::vector<std::string> stop_strings;  // needs `detokenize`
+  int top_logprobs = -1;                  // >= 0: report log-probabilities through on_logprobs; -1: off
 };
 
 enum class StopReason { kMaxTokens, kEos, kStopString, kCallback, kContextFull, kCancelled };
@@ -38,6 +39,9 @@ struct GenerateCallbacks {
   std::function<std::string(std::span<const int32_t>)> detokenize;
   // Called once when the sequence ends, whatever the reason.
   std::function<void(const GenerateResult&)> on_finish;
+  // With options.top_logprobs >= 0: called just before on_token for the same token, with its
+  // log-probability and the top_logprobs most likely tokens' (see token_logprobs in sampler.h).
+  std::function<void(const TokenLogprobs&)> on_logprobs;
 };
 
 struct Request {

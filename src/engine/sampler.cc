@@ -20,6 +20,30 @@ void validate(const SamplingOptions& options) {
   }
 }
 
+TokenLogprobs token_logprobs(std::span<const float> logits, int32_t token, int top_n) {
+  const auto vocab = static_cast<int32_t>(logits.size());
+  if (token < 0 || token >= vocab) fail("logprobs: token id {} is outside the vocabulary [0, {})", token, vocab);
+  if (top_n < 0) fail("logprobs: top_n {}: expected >= 0", top_n);
+  // Shifting by the maximum keeps exp() in range; double sums keep the normaliser exact to float.
+  const float max_logit = *std::max_element(logits.begin(), logits.end());
+  double total = 0.0;
+  for (float logit : logits) total += std::exp(static_cast<double>(logit) - max_logit);
+  const double log_normaliser = max_logit + std::log(total);
+  const auto logprob = [&](int32_t id) { return static_cast<float>(logits[static_cast<size_t>(id)] - log_normaliser); };
+  TokenLogprobs result;
+  result.chosen = {token, logprob(token)};
+  std::vector<int32_t> ids(static_cast<size_t>(vocab));
+  std::iota(ids.begin(), ids.end(), 0);
+  const auto kept = std::min<size_t>(static_cast<size_t>(top_n), ids.size());
+  std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(kept), ids.end(), [&](int32_t a, int32_t b) {
+    const float la = logits[static_cast<size_t>(a)];
+    const float lb = logits[static_cast<size_t>(b)];
+    return la != lb ? la > lb : a < b;
+  });
+  for (size_t i = 0; i < kept; ++i) result.top.push_back({ids[i], logprob(ids[i])});
+  return result;
+}
+
 Sampler::Sampler(const SamplingOptions& options) : options_(options), rng_(options.seed) { validate(options); }
 
 int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> context) {

@@ -22,6 +22,21 @@ struct SamplingOptions {
 // Throws Error naming the option when a value is out of range.
 void validate(const SamplingOptions& options);
 
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0.0f;  // natural log of the token's probability, <= 0
+};
+
+struct TokenLogprobs {
+  TokenLogprob chosen;            // the token that was generated
+  std::vector<TokenLogprob> top;  // the most likely tokens, most likely first
+};
+
+// log_softmax(logits) at `token` and at the top_n most likely tokens (ties to the lower id).
+// `logits` are the model's raw logits: OpenAI-style APIs report the model's distribution, not
+// the one reshaped by penalties or temperature that the token was drawn from.
+TokenLogprobs token_logprobs(std::span<const float> logits, int32_t token, int top_n);
+
 class Sampler {
  public:
   explicit Sampler(const SamplingOptions& options);
