@@ -48,6 +48,7 @@ void register_bench(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& h
 void register_perplexity(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& handlers);
 void register_chat(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& handlers);
 void register_quantize(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& handlers);
+void register_translate(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& handlers);
 void register_serve(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& handlers);
 
 }  // namespace elephant::cli

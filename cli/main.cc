@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   elephant::cli::register_perplexity(app, handlers);
   elephant::cli::register_chat(app, handlers);
   elephant::cli::register_serve(app, handlers);
+  elephant::cli::register_translate(app, handlers);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

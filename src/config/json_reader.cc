@@ -67,6 +67,14 @@ float JsonReader::positive_float_or(const std::string& key, float fallback) cons
   return json_[key].get<float>();
 }
 
+float JsonReader::float_in_or(const std::string& key, float low, float high, float fallback) const {
+  if (!has(key)) return fallback;
+  if (!json_[key].is_number() || json_[key].get<double>() < low || json_[key].get<double>() > high) {
+    fail_key(key, fmt::format("a number in [{}, {}]", low, high));
+  }
+  return json_[key].get<float>();
+}
+
 bool JsonReader::bool_or(const std::string& key, bool fallback) const {
   if (!has(key)) return fallback;
   if (!json_[key].is_boolean()) fail_key(key, "true or false");

@@ -20,6 +20,7 @@ class JsonReader {
   int positive_int_or(const std::string& key, int fallback) const;
   int int_or(const std::string& key, int fallback) const;
   float positive_float_or(const std::string& key, float fallback) const;
+  float float_in_or(const std::string& key, float low, float high, float fallback) const;  // low <= x <= high
   bool bool_or(const std::string& key, bool fallback) const;
   std::string string_or(const std::string& key, const std::string& fallback) const;
   std::vector<int> int_list_or(const std::string& key, const std::vector<int>& fallback) const;

@@ -21,6 +21,7 @@
 #include "layers/moe/moe_layer.h"
 #include "layers/rows.h"
 #include "layers/swiglu.h"
+#include "models/parameter_counts.h"
 
 namespace elephant::models {
 
@@ -28,14 +29,6 @@ struct ModelOptions {
   std::optional<int> experts_per_token;  // unset: the checkpoint's num_experts_per_tok
   int context_length = 0;     // longest sequence; 0: max_position_embeddings
   int kv_block_size = 16;     // positions per KV-cache block
-};
-
-struct ParameterCounts {
-  int64_t total = 0;             // every tensor the model reads
-  int64_t active_per_token = 0;  // total minus the routed experts a token does not use
-  int64_t weight_bytes = 0;      // bytes of all tensors the model reads
-  int64_t expert_bytes = 0;      // bytes of all routed experts (read only when rows are routed to them)
-  int64_t embedding_bytes = 0;   // bytes of the input embedding table (only a row per token is read)
 };
 
 class Model {

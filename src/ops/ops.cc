@@ -81,6 +81,23 @@ void rms_norm(const float* x, int64_t n_rows, int64_t dim, std::span<const float
   }
 }
 
+void layer_norm(const float* x, int64_t n_rows, int64_t dim, std::span<const float> weight, std::span<const float> bias,
+                float eps, float* out) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const float* row = x + r * dim;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < dim; ++i) sum += row[i];
+    const float mean = sum / static_cast<float>(dim);
+    float sum_squares = 0.0f;
+    for (int64_t i = 0; i < dim; ++i) sum_squares += (row[i] - mean) * (row[i] - mean);
+    const float scale = 1.0f / std::sqrt(sum_squares / static_cast<float>(dim) + eps);
+    float* dst = out + r * dim;
+    for (int64_t i = 0; i < dim; ++i) {
+      dst[i] = (row[i] - mean) * scale * weight[static_cast<size_t>(i)] + bias[static_cast<size_t>(i)];
+    }
+  }
+}
+
 void rope(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, std::span<const int32_t> positions,
           float theta) {
   const int64_t half = head_dim / 2;

@@ -30,6 +30,11 @@ void matmul(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, std
 // out[r, :] = x[r, :] / sqrt(mean(x[r, :]²) + eps) * weight, over rows of length dim. out may alias x.
 void rms_norm(const float* x, int64_t n_rows, int64_t dim, std::span<const float> weight, float eps, float* out);
 
+// out[r, :] = (x[r, :] - mean) / sqrt(var + eps) * weight + bias (biased variance, as torch's
+// LayerNorm), over rows of length dim. out may alias x.
+void layer_norm(const float* x, int64_t n_rows, int64_t dim, std::span<const float> weight, std::span<const float> bias,
+                float eps, float* out);
+
 // Rotary embedding, rotate-half layout (pairs (i, i + head_dim/2)), applied in place to n_heads
 // heads of head_dim per row; row r is at position positions[r].
 void rope(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, std::span<const int32_t> positions,
