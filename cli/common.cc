@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "config/seq2seq_config.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "format/checkpoint.h"
@@ -78,6 +79,13 @@ std::unique_ptr<models::Model> load_model(const ModelFlags& flags) {
     fail("no -m given and the default model {} is missing (pass -m DIR or set ELEPHANT_MODEL)", flags.model_dir);
   }
   return models::Model::load(flags.model_dir, options);
+}
+
+bool is_seq2seq_model(const std::string& model_dir) {
+  std::ifstream stream(std::filesystem::path(model_dir) / "config.json");
+  if (!stream) return false;
+  const nlohmann::json json = nlohmann::json::parse(stream, nullptr, false);
+  return config::is_seq2seq_config(json);
 }
 
 void check_token_ids(const std::vector<int32_t>& ids, const models::Model& model, const char* flag) {

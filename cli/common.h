@@ -36,6 +36,9 @@ void add_generation_flags(CLI::App* command, engine::GenerateOptions& options);
 chat::Json load_chat_config(const std::string& model_dir, const char* flag);
 // Applies thread/kernel choices and loads the model; throws Error on bad input.
 std::unique_ptr<models::Model> load_model(const ModelFlags& flags);
+// True when DIR/config.json declares an encoder-decoder family (`elephant translate` models); an
+// unreadable config is false, so the decoder-only loader reports what is wrong with it.
+bool is_seq2seq_model(const std::string& model_dir);
 // Throws Error naming the flag when an id is outside the model's vocabulary.
 void check_token_ids(const std::vector<int32_t>& ids, const models::Model& model, const char* flag);
 

@@ -10,6 +10,7 @@
 #include <array>
 
 #include "config/json_reader.h"
+#include "config/seq2seq_config.h"
 #include "core/error.h"
 
 namespace elephant::config {
@@ -175,6 +176,10 @@ ModelConfig parse_model_config(const nlohmann::json& json, const std::filesystem
   config.model_type = json["model_type"].get<std::string>();
   const auto entry = std::find_if(kFamilies.begin(), kFamilies.end(),
                                   [&](const FamilyEntry& e) { return e.model_type == config.model_type; });
+  if (entry == kFamilies.end() && is_seq2seq_config(json)) {
+    fail("{}: model_type '{}' is an encoder-decoder translation model: run it with `elephant translate`", path.string(),
+         config.model_type);
+  }
   if (entry == kFamilies.end()) {
     fail("{}: model_type '{}' is not supported (supported: {})", path.string(), config.model_type,
          supported_model_types());
