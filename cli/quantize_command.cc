@@ -20,6 +20,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <tuple>
 
 #include "cli/common.h"
 #include "config/model_config.h"
@@ -31,6 +32,8 @@
 #include "kernels/quantize.h"
 #include "models/family_tensors.h"
 #include "models/random_shapes.h"
+#include "models/seq2seq_model.h"
+#include "models/seq2seq_tensors.h"
 
 namespace elephant::cli {
 namespace {
@@ -88,6 +91,42 @@ std::map<std::string, MatrixShape> matrices_to_quantize(const config::ModelConfi
     }
   }
   if (scope == "all" && !c.tie_word_embeddings) selected["lm_head.weight"] = {c.vocab_size, hidden};
+  return selected;
+}
+
+// The same selection for the encoder-decoder families.
+std::map<std::string, MatrixShape> seq2seq_matrices_to_quantize(const config::Seq2SeqConfig& c, const std::string& scope) {
+  const models::Seq2SeqTensorNames& names = models::seq2seq_tensor_names(c.family);
+  const auto name = [](const std::string& pattern, int layer, int expert = 0) {
+    return fmt::format(fmt::runtime(pattern), layer, expert);
+  };
+  const int64_t d = c.d_model;
+  const int64_t inner = int64_t{c.n_heads} * c.head_dim;
+  std::map<std::string, MatrixShape> selected;
+  const auto add_attention = [&](const models::AttentionTensorNames& n, int layer) {
+    const std::string prefix = name(n.prefix, layer);
+    selected[prefix + n.q + ".weight"] = {inner, d};
+    selected[prefix + n.k + ".weight"] = {inner, d};
+    selected[prefix + n.v + ".weight"] = {inner, d};
+    selected[prefix + n.o + ".weight"] = {d, inner};
+  };
+  for (const auto& [stack, n, decoder] : {std::tuple{&c.encoder, &names.encoder, false}, std::tuple{&c.decoder, &names.decoder, true}}) {
+    for (int l = 0; l < stack->n_layers; ++l) {
+      const bool is_moe = stack->is_moe[static_cast<size_t>(l)];
+      for (int e = 0; is_moe && e < c.n_experts; ++e) {
+        selected[name(n->expert_in, l, e) + ".weight"] = {stack->ffn, d};
+        selected[name(n->expert_out, l, e) + ".weight"] = {d, stack->ffn};
+      }
+      if (scope != "all") continue;
+      add_attention(n->self_attention, l);
+      if (decoder) add_attention(n->cross_attention, l);
+      if (!is_moe) {
+        selected[name(n->dense_in, l) + ".weight"] = {stack->ffn, d};
+        selected[name(n->dense_out, l) + ".weight"] = {d, stack->ffn};
+      }
+    }
+  }
+  if (scope == "all" && !c.tie_word_embeddings) selected[names.lm_head] = {c.vocab_size, d};
   return selected;
 }
 
@@ -153,18 +192,13 @@ QuantizedMatrix quantize_matrix(const format::TensorView& view, const MatrixShap
 }
 
 // Reloads the output and compares the logits of a few probe tokens with the input model's.
-void verify(models::Model& original, const std::filesystem::path& output, size_t n_quantized) {
-  auto quantized = models::Model::load(output);
-  const int64_t vocab = original.config().vocab_size;
-  layers::RowBatch rows;
-  for (int32_t i = 0; i < 8 && i < vocab; ++i) rows.add(static_cast<int32_t>((int64_t{i} * 7919 + 1) % vocab), i, 0);
-  auto original_cache = original.make_kv_cache();
-  auto quantized_cache = quantized->make_kv_cache();
-  const auto expected = original.forward(rows, original_cache);
-  const auto actual = quantized->forward(rows, quantized_cache);
+// Compares the logits of probe positions computed by the input and the quantized model.
+void report_agreement(const std::vector<float>& expected, const std::vector<float>& actual, int64_t vocab,
+                      const std::filesystem::path& output, size_t n_quantized) {
+  const auto n_rows = static_cast<int64_t>(expected.size()) / vocab;
   double max_error = 0.0, max_reference = 0.0;
   int agree = 0;
-  for (int64_t r = 0; r < rows.size(); ++r) {
+  for (int64_t r = 0; r < n_rows; ++r) {
     const auto begin = static_cast<size_t>(r * vocab);
     const auto end = begin + static_cast<size_t>(vocab);
     for (size_t i = begin; i < end; ++i) {
@@ -180,8 +214,46 @@ void verify(models::Model& original, const std::filesystem::path& output, size_t
   std::fprintf(stderr,
                "verify: reloaded %s (%zu quantized matrices); logits of %lld probe positions vs the input model: max "
                "|diff| %.4g (%.2g of max |logit|), top-1 agreement %d/%lld\n",
-               output.string().c_str(), n_quantized, static_cast<long long>(rows.size()), max_error,
-               max_reference > 0 ? max_error / max_reference : 0.0, agree, static_cast<long long>(rows.size()));
+               output.string().c_str(), n_quantized, static_cast<long long>(n_rows), max_error,
+               max_reference > 0 ? max_error / max_reference : 0.0, agree, static_cast<long long>(n_rows));
+}
+
+std::vector<int32_t> probe_tokens(int64_t vocab) {
+  std::vector<int32_t> tokens;
+  for (int64_t i = 0; i < 8 && i < vocab; ++i) tokens.push_back(static_cast<int32_t>((i * 7919 + 1) % vocab));
+  return tokens;
+}
+
+void verify(models::Model& original, const std::filesystem::path& output, size_t n_quantized) {
+  auto quantized = models::Model::load(output);
+  layers::RowBatch rows;
+  const auto tokens = probe_tokens(original.config().vocab_size);
+  for (size_t i = 0; i < tokens.size(); ++i) rows.add(tokens[i], static_cast<int32_t>(i), 0);
+  auto original_cache = original.make_kv_cache();
+  auto quantized_cache = quantized->make_kv_cache();
+  report_agreement(original.forward(rows, original_cache), quantized->forward(rows, quantized_cache),
+                   original.config().vocab_size, output, n_quantized);
+}
+
+// Encodes the probe tokens as a source and teacher-forces them through the decoder.
+std::vector<float> seq2seq_probe_logits(models::Seq2SeqModel& model) {
+  const auto tokens = probe_tokens(model.config().vocab_size);
+  const auto encoded = model.encode({tokens});
+  models::DecoderCache cache;
+  std::vector<float> logits;
+  for (int32_t token : tokens) {
+    models::DecoderCache* caches[] = {&cache};
+    const models::EncodedSource* sources[] = {&encoded.front()};
+    const auto step = model.decode(std::span(&token, 1), caches, sources);
+    logits.insert(logits.end(), step.begin(), step.end());
+  }
+  return logits;
+}
+
+void verify_seq2seq(models::Seq2SeqModel& original, const std::filesystem::path& output, size_t n_quantized) {
+  auto quantized = models::Seq2SeqModel::load(output);
+  report_agreement(seq2seq_probe_logits(original), seq2seq_probe_logits(*quantized), original.config().vocab_size,
+                   output, n_quantized);
 }
 
 void run(const QuantizeFlags& flags) {
@@ -198,19 +270,24 @@ void run(const QuantizeFlags& flags) {
   // The source model is loaded first: for random weights that is what creates the tensors (the
   // loader asks for each one), and verification compares against it afterwards.
   std::unique_ptr<models::Model> source;
-  if (!flags.random_shape.empty()) {
+  std::unique_ptr<models::Seq2SeqModel> seq2seq_source;
+  if (!flags.input.empty() && is_seq2seq_model(flags.input)) {
+    seq2seq_source = models::Seq2SeqModel::load(input);
+  } else if (!flags.random_shape.empty()) {
     std::fprintf(stderr, "quantize: creating random BF16 weights for %s...\n", flags.random_shape.c_str());
     source = models::Model::from_checkpoint(
         format::Checkpoint::random(models::random_model_config(flags.random_shape), DType::kBF16, 1));
   } else {
     source = models::Model::load(input);
   }
-  const format::Checkpoint* checkpoint = &source->checkpoint();
+  const format::Checkpoint* checkpoint = seq2seq_source ? &seq2seq_source->checkpoint() : &source->checkpoint();
   if (checkpoint->config().contains("quantization_config")) {
     fail("{}: config.json already has a quantization_config; quantize the full-precision model", input.string());
   }
-  const config::ModelConfig model_config = config::parse_model_config(checkpoint->config(), checkpoint->config_path());
-  const auto selected = matrices_to_quantize(model_config, flags.scope);
+  const auto selected =
+      seq2seq_source ? seq2seq_matrices_to_quantize(seq2seq_source->config(), flags.scope)
+                     : matrices_to_quantize(config::parse_model_config(checkpoint->config(), checkpoint->config_path()),
+                                            flags.scope);
 
   // Every check before anything is written.
   for (const auto& [name, shape] : selected) {
@@ -281,7 +358,11 @@ void run(const QuantizeFlags& flags) {
   if (!input.empty()) copy_side_files(input, output);
   std::fprintf(stderr, "quantize: weights %.1f MiB -> %.1f MiB\n", static_cast<double>(bytes_in) / (1 << 20),
                static_cast<double>(bytes_out) / (1 << 20));
-  verify(*source, output, selected.size());
+  if (seq2seq_source) {
+    verify_seq2seq(*seq2seq_source, output, selected.size());
+  } else {
+    verify(*source, output, selected.size());
+  }
 }
 
 }  // namespace
