@@ -110,12 +110,13 @@ void read_nllb_moe(const JsonReader& reader, Seq2SeqConfig& config) {
 bool is_seq2seq_config(const nlohmann::json& json) {
   if (!json.is_object() || !json.contains("model_type") || !json["model_type"].is_string()) return false;
   const auto type = json["model_type"].get<std::string>();
-  return type == "switch_transformers" || type == "nllb_moe";
+  // transformers writes "nllb-moe" (NllbMoeConfig.model_type); accept the underscore spelling too.
+  return type == "switch_transformers" || type == "nllb-moe" || type == "nllb_moe";
 }
 
 Seq2SeqConfig parse_seq2seq_config(const nlohmann::json& json, const std::filesystem::path& path) {
   if (!is_seq2seq_config(json)) {
-    fail("{}: key 'model_type': expected an encoder-decoder family (switch_transformers, nllb_moe)", path.string());
+    fail("{}: key 'model_type': expected an encoder-decoder family (switch_transformers, nllb-moe)", path.string());
   }
   const JsonReader reader(json, path);
   Seq2SeqConfig config;

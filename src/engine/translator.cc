@@ -123,7 +123,9 @@ std::vector<Translation> translate_single(models::Seq2SeqModel& model, const std
   }
   std::vector<Translation> result(live.size());
   for (size_t s = 0; s < live.size(); ++s) {
-    result[s].hypotheses.push_back({std::vector<int32_t>(live[s].context.begin() + 1, live[s].context.end()), live[s].score});
+    const auto generated = static_cast<float>(live[s].context.size() - 1);
+    result[s].hypotheses.push_back({std::vector<int32_t>(live[s].context.begin() + 1, live[s].context.end()),
+                                    live[s].score / std::pow(generated, options.length_penalty)});
   }
   return result;
 }

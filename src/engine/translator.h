@@ -41,7 +41,9 @@ void validate(const TranslationOptions& options);
 
 struct Hypothesis {
   std::vector<int32_t> tokens;  // generated ids (forced bos included, decoder start excluded), ending in eos if finished
-  float score = 0.0f;           // beam search: transformers' sequences_scores; greedy/sampling: sum of log-probs
+  // Sum of the (processed) log-probs of the generated tokens / generated_length^length_penalty:
+  // transformers' sequences_scores for beams; the same formula for greedy and sampling.
+  float score = 0.0f;
 };
 
 struct Translation {

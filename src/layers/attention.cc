@@ -54,7 +54,14 @@ void Attention::forward(const float* x, const RowBatch& rows, KvCache& cache, fl
   std::vector<float> context(static_cast<size_t>(n * q_dim));  // [n, n_heads, hd]
   const int64_t group = config_.n_heads / config_.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  parallel_for(n * config_.n_heads, 4, [&](int64_t begin, int64_t end) {
+  // Waking a second thread costs more than a few short heads (decode steps of short sequences), so
+  // heads are split across threads only when each share holds enough multiply-adds.
+  int64_t multiply_adds = 0;
+  for (int64_t r = 0; r < n; ++r) multiply_adds += 2 * (int64_t{rows.positions[static_cast<size_t>(r)]} + 1) * q_dim;
+  constexpr int64_t kMinMultiplyAddsPerThread = int64_t{1} << 17;
+  const int64_t items = n * config_.n_heads;
+  const int64_t min_items = std::max<int64_t>(4, kMinMultiplyAddsPerThread * items / std::max<int64_t>(1, multiply_adds));
+  parallel_for(items, min_items, [&](int64_t begin, int64_t end) {
     std::vector<float> scores;
     for (int64_t item = begin; item < end; ++item) {
       const int64_t r = item / config_.n_heads;

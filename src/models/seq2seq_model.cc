@@ -43,7 +43,13 @@ struct KeySpan {
 void attend_rows(const float* q, int64_t n_rows, std::span<const KeySpan> spans, const Seq2SeqConfig& c,
                  const layers::RelativePositionBias& bias, float* context) {
   const int64_t inner = int64_t{c.n_heads} * c.head_dim;
-  parallel_for(n_rows, 2, [&](int64_t begin, int64_t end) {
+  // Waking a second thread costs more than a short row's attention (a few thousand multiply-adds
+  // while decoding short sentences), so rows are split only when each share is substantial.
+  int64_t multiply_adds = 0;
+  for (const KeySpan& span : spans.first(static_cast<size_t>(n_rows))) multiply_adds += 2 * span.n_keys * inner;
+  constexpr int64_t kMinMultiplyAddsPerThread = int64_t{1} << 17;
+  const int64_t min_rows = std::max<int64_t>(1, kMinMultiplyAddsPerThread * n_rows / std::max<int64_t>(1, multiply_adds));
+  parallel_for(n_rows, min_rows, [&](int64_t begin, int64_t end) {
     std::vector<float> scores;
     for (int64_t r = begin; r < end; ++r) {
       const KeySpan& span = spans[static_cast<size_t>(r)];
