@@ -1,9 +1,10 @@
 // `elephant translate`: line in, line out, with an encoder–decoder MoE model (Switch
 // Transformers, NLLB-MoE). Lines are read on their own thread so an endless pipe is translated as
 // it arrives: each batch takes every line already waiting (at least one), sorted by length into
-// sub-batches of at most --max-batch-tokens source tokens × beams, and its translations are
-// written in input order and flushed before the next batch. Defaults come from the model's
-// generation_config.json, as transformers' `generate` takes them.
+// sub-batches of at most --max-batch-sentences sentences and --max-batch-tokens source tokens ×
+// beams, and its translations are written in input order and flushed before the next batch.
+// Defaults come from the model's generation_config.json, as transformers' `generate` takes them.
+// With --ids no tokenizer is needed (token ids in and out).
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -40,6 +41,7 @@ struct TranslateFlags {
   int max_length_offset = 10;
   engine::SamplingOptions sampling;
   int max_batch_tokens = 8192;
+  int max_batch_sentences = 64;
   bool no_prune = false;
   bool scores = false;
   bool ids = false;
@@ -131,8 +133,10 @@ class Translator {
     if (flags.threads > 0) set_thread_count(flags.threads);
     ops::select_kernels(flags.kernels);
     model_ = models::Seq2SeqModel::load(flags.model_dir);
-    tokenizer_ = tokenizer::Tokenizer::load(flags.model_dir);
-    if (tokenizer_->vocab_size() > model_->config().vocab_size) {
+    if (!flags.ids || !flags.source_language.empty() || !flags.target_language.empty()) {
+      tokenizer_ = tokenizer::Tokenizer::load(flags.model_dir);
+    }
+    if (tokenizer_ && tokenizer_->vocab_size() > model_->config().vocab_size) {
       fail("{}: the tokenizer has {} ids but the model's vocabulary is {}", flags.model_dir, tokenizer_->vocab_size(),
            model_->config().vocab_size);
     }
@@ -156,7 +160,7 @@ class Translator {
   // Translates the lines, writing them in order; returns after flushing.
   void translate(const std::vector<std::string>& lines) {
     std::vector<std::vector<int32_t>> sources;
-    for (const std::string& line : lines) sources.push_back(encode(line));
+    for (size_t i = 0; i < lines.size(); ++i) sources.push_back(encode(lines[i], sentences_ + i + 1));
     std::vector<size_t> order(lines.size());
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return sources[a].size() < sources[b].size(); });
@@ -167,7 +171,7 @@ class Translator {
       int64_t tokens = 0;
       while (end < order.size()) {
         const int64_t cost = static_cast<int64_t>(sources[order[end]].size()) * options_.num_beams;
-        if (end > begin && tokens + cost > budget) break;
+        if (end > begin && (tokens + cost > budget || end - begin >= static_cast<size_t>(flags_.max_batch_sentences))) break;
         tokens += cost;
         ++end;
       }
@@ -220,8 +224,8 @@ class Translator {
 
   // NLLB sources are "[src_lang] tokens </s>" (NllbTokenizer's non-legacy layout); Switch sources
   // get the tokenizer's own template ("tokens </s>").
-  std::vector<int32_t> encode(const std::string& line) const {
-    if (flags_.ids) return parse_ids(line);
+  std::vector<int32_t> encode(const std::string& line, size_t line_number) const {
+    if (flags_.ids) return parse_ids(line, line_number);
     if (!source_language_id_) return tokenizer_->encode(line, true, false);
     std::vector<int32_t> ids{*source_language_id_};
     const auto text = tokenizer_->encode(line, false, false);
@@ -230,7 +234,7 @@ class Translator {
     return ids;
   }
 
-  std::vector<int32_t> parse_ids(const std::string& line) const {
+  std::vector<int32_t> parse_ids(const std::string& line, size_t line_number) const {
     std::vector<int32_t> ids;
     std::istringstream stream(line);
     std::string field;
@@ -242,10 +246,10 @@ class Translator {
         if (value < 0 || value >= model_->config().vocab_size) throw std::out_of_range(field);
         ids.push_back(value);
       } catch (const std::logic_error&) {
-        fail("--ids: line {}: '{}' is not a token id in [0, {})", sentences_ + 1, field, model_->config().vocab_size);
+        fail("--ids: line {}: '{}' is not a token id in [0, {})", line_number, field, model_->config().vocab_size);
       }
     }
-    if (ids.empty()) fail("--ids: line {} has no token ids", sentences_ + 1);
+    if (ids.empty()) fail("--ids: line {} has no token ids", line_number);
     return ids;
   }
 
@@ -328,6 +332,8 @@ void register_translate(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>
   command->add_option("--seed", flags->sampling.seed, "sampling seed");
   command->add_option("--max-batch-tokens", flags->max_batch_tokens,
                       "source tokens × beams per batch; sentences are batched by length (default 8192)")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--max-batch-sentences", flags->max_batch_sentences, "sentences per batch (default 64)")
       ->check(CLI::PositiveNumber);
   command->add_flag("--no-prune", flags->no_prune, "keep finished sentences in the batch (to measure batch pruning)");
   command->add_flag("--scores", flags->scores, "print 'i ||| text ||| score' lines");

@@ -11,7 +11,15 @@ source length, twice:
     as 4 finished hypotheses exist, as in fairseq/Marian);
 both at most --max-new-tokens tokens, and scores them against the RV1909 references with
 sacrebleu (corpus BLEU, default 13a tokenisation; chrF, default character 6-grams, beta 2).
-The weights are upcast to float32 (--dtype) for the run.
+The weights are upcast to float32 (--dtype) for the run. The summary records, per decoding, the
+wall time of the whole pass (`seconds`: tokenisation, generate, detokenisation) and of the
+`model.generate` calls alone (`generate_seconds`), with the thread count and batch size.
+
+With --dump PATH it also writes one JSON object per held-out verse, in held-out order:
+  {"ref": "Ruth 1:1", "source": WEB text, "reference": RV1909 text,
+   "greedy": greedy hypothesis, "beam4": beam-4 hypothesis}
+(hypotheses decoded with skip_special_tokens=True and stripped, exactly the text that is scored),
+so that another engine's full held-out output can be compared with transformers' line by line.
 
 It also reports how the routers use the experts on the held-out text: one teacher-forced forward
 pass per batch (English source into the encoder, the reference translation, shifted right, into
@@ -53,13 +61,17 @@ def length_batches(lengths, batch_size):
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def translate(model, tok, sources, batch_size, **gen):
+def translate(model, tok, sources, batch_size, timing=None, **gen):
+    """Hypothesis text per source; adds the seconds spent in model.generate to timing["generate"]."""
     lengths = [len(ids) for ids in tok(sources)["input_ids"]]
     out = [None] * len(sources)
     for idx in length_batches(lengths, batch_size):
         enc = tok([sources[i] for i in idx], return_tensors="pt", padding=True)
+        t0 = time.perf_counter()
         with torch.no_grad():
             generated = model.generate(**enc, **gen)
+        if timing is not None:
+            timing["generate"] = timing.get("generate", 0.0) + time.perf_counter() - t0
         for i, text in zip(idx, tok.batch_decode(generated, skip_special_tokens=True)):
             out[i] = text.strip()
     return out
@@ -124,6 +136,9 @@ def main():
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--dump", type=Path,
+                        help="write every held-out source with its greedy and beam-4 hypotheses "
+                             "as JSON lines")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -143,19 +158,23 @@ def main():
 
     start = time.time()
     results = {"model": str(args.model), "sentences": len(data), "dtype": args.dtype,
+               "threads": args.threads, "batch": args.batch,
+               "transformers": transformers.__version__, "torch": torch.__version__,
                "sacrebleu": sacrebleu.__version__, "decoding": {}}
     hyps = {}
     for label, gen in (("greedy", dict(num_beams=1, do_sample=False)),
                        ("beam4", dict(num_beams=4, do_sample=False, length_penalty=1.0,
                                       early_stopping=True))):
         t0 = time.time()
-        hyps[label] = translate(model, tok, sources, args.batch,
+        timing = {}
+        hyps[label] = translate(model, tok, sources, args.batch, timing=timing,
                                 max_new_tokens=args.max_new_tokens, **gen)
         bleu = sacrebleu.corpus_bleu(hyps[label], [references])
         chrf = sacrebleu.corpus_chrf(hyps[label], [references])
         results["decoding"][label] = {
             "bleu": round(bleu.score, 2), "chrf": round(chrf.score, 2),
-            "bleu_detail": str(bleu), "seconds": round(time.time() - t0, 1),
+            "bleu_detail": str(bleu), "seconds": round(time.time() - t0, 2),
+            "generate_seconds": round(timing["generate"], 2),
             "settings": {k: v for k, v in gen.items()} | {"max_new_tokens": args.max_new_tokens}}
         print(f"{label}: BLEU {bleu.score:.2f}  chrF {chrf.score:.2f}  "
               f"({time.time() - t0:.0f}s)  {bleu}", flush=True)
@@ -181,6 +200,14 @@ def main():
         print(f"  [{s['ref']}] {s['source']}\n    ref:    {s['reference']}\n"
               f"    greedy: {s['greedy']}\n    beam4:  {s['beam4']}")
     print(f"\n{len(data)} sentences in {results['seconds']:.0f}s")
+    if args.dump:
+        args.dump.parent.mkdir(parents=True, exist_ok=True)
+        with open(args.dump, "w", encoding="utf-8") as f:
+            for i in range(len(data)):
+                f.write(json.dumps({"ref": refs[i], "source": sources[i], "reference": references[i],
+                                    "greedy": hyps["greedy"][i], "beam4": hyps["beam4"][i]},
+                                   ensure_ascii=False) + "\n")
+        print(f"wrote {args.dump}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
