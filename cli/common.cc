@@ -35,6 +35,13 @@ CLI::Option* add_model_flags(CLI::App* command, ModelFlags& flags, bool model_re
                       "override the number of routed experts per token (1..E)");
   command->add_option("--context", flags.context, "KV-cache length per sequence (default: max_position_embeddings)")
       ->check(CLI::PositiveNumber);
+  command->add_option("--expert-cache", flags.expert_cache,
+                      "offload experts: read them from the checkpoint into a RAM cache of this size (2GiB, 25%)");
+  command->add_option("--expert-policy", flags.expert_policy, "expert cache eviction: ondemand (FIFO), lru (default), lfu");
+  command->add_flag("--pregate", flags.pregate,
+                    "with --expert-cache: predict the next layer's experts while this layer computes and load them early");
+  command->add_option("--io-threads", flags.io_threads, "with --expert-cache: threads reading experts (default 2)")
+      ->check(CLI::Range(1, 64));
   return option;
 }
 
@@ -74,6 +81,17 @@ std::unique_ptr<models::Model> load_model(const ModelFlags& flags) {
   models::ModelOptions options;
   options.context_length = flags.context;
   options.experts_per_token = flags.experts_per_token;
+  if (!flags.expert_cache.empty()) {
+    layers::ExpertCacheOptions cache;
+    layers::parse_expert_cache_budget(flags.expert_cache, cache);
+    cache.policy = layers::parse_cache_policy(flags.expert_policy);
+    cache.prefetch = flags.pregate;
+    cache.io_threads = flags.io_threads;
+    options.expert_cache = cache;
+    options.pregate = flags.pregate;
+  } else if (flags.pregate) {
+    fail("--pregate needs --expert-cache (it only decides which experts to load early)");
+  }
   if (flags.model_dir.empty()) fail("no model given: pass -m DIR");
   if (flags.model_dir == ELEPHANT_DEFAULT_MODEL_DIR && !std::filesystem::exists(flags.model_dir)) {
     fail("no -m given and the default model {} is missing (pass -m DIR or set ELEPHANT_MODEL)", flags.model_dir);

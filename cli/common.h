@@ -21,6 +21,10 @@ struct ModelFlags {
   std::string kernels = "auto";
   std::optional<int> experts_per_token;
   int context = 0;
+  std::string expert_cache;           // empty: all experts resident
+  std::string expert_policy = "lru";
+  bool pregate = false;
+  int io_threads = 2;
 };
 
 // The model used when -m is not given: $ELEPHANT_MODEL, else the embedded elephant-tiny-lm of the

@@ -113,6 +113,17 @@ const TensorView& Checkpoint::require(const std::string& name, const std::vector
   return *view;
 }
 
+Checkpoint::FileRegion Checkpoint::locate(std::span<const std::byte> bytes) const {
+  for (const auto& file : files_) {
+    const auto mapped = file->mapped_bytes();
+    if (bytes.data() >= mapped.data() && bytes.data() + bytes.size() <= mapped.data() + mapped.size()) {
+      return {file->path(), bytes.data() - mapped.data(), static_cast<int64_t>(bytes.size())};
+    }
+  }
+  fail("{}: these weights are not stored in a checkpoint file (a random-weight model cannot be offloaded; "
+       "write it to disk first, e.g. with `elephant quantize --random-model`)", directory_.string());
+}
+
 std::vector<std::string> Checkpoint::unused_tensor_names() const {
   std::lock_guard lock(used_mutex_);
   std::vector<std::string> unused;

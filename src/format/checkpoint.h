@@ -41,6 +41,16 @@ class Checkpoint {
 
   const std::map<std::string, const TensorView*>& tensors() const { return tensors_; }
   std::vector<std::string> unused_tensor_names() const;
+
+  // Where `bytes` (a span of a tensor view) lie on disk: for reading them again with direct I/O
+  // (expert offload). Throws Error when they are not inside one of the checkpoint's files (random
+  // checkpoints live in memory only).
+  struct FileRegion {
+    std::filesystem::path file;
+    int64_t offset = 0;
+    int64_t size = 0;
+  };
+  FileRegion locate(std::span<const std::byte> bytes) const;
   size_t file_count() const { return files_.size(); }
 
  private:

@@ -40,6 +40,8 @@ class SafetensorsFile {
   const std::filesystem::path& path() const { return mapping_.path(); }
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // The whole mapped file (header included), so a view's offset in the file can be recovered.
+  std::span<const std::byte> mapped_bytes() const { return mapping_.bytes(); }
 
  private:
   explicit SafetensorsFile(const std::filesystem::path& path) : mapping_(path) {}

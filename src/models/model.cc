@@ -76,7 +76,17 @@ void Model::load_weights() {
     expert_params += int64_t{c.moe.n_experts - c.moe.top_k} * 3 * hidden * c.moe.expert_ffn;
   }
   counts_.expert_bytes = counts_.weight_bytes - bytes_before_experts;
-  experts_ = std::make_unique<layers::ResidentExpertStore>(std::move(experts));
+  if (options_.expert_cache) {
+    const auto locate = [this](std::span<const std::byte> bytes) {
+      const auto region = checkpoint_->locate(bytes);
+      return layers::ExpertHomeRegion{region.file, region.offset, region.size};
+    };
+    auto store = std::make_unique<layers::OffloadingExpertStore>(std::move(experts), locate, *options_.expert_cache);
+    offload_ = store.get();
+    experts_ = std::move(store);
+  } else {
+    experts_ = std::make_unique<layers::ResidentExpertStore>(std::move(experts));
+  }
 
   blocks_.resize(static_cast<size_t>(c.n_layers));
   for (int l = 0; l < c.n_layers; ++l) {
@@ -165,11 +175,17 @@ std::vector<float> Model::forward(const layers::RowBatch& rows, layers::KvCache&
     widen_to_f32(row, embedding_.dtype, hidden, x.data() + r * hidden);
   }
 
-  for (Block& block : blocks_) {
+  for (size_t l = 0; l < blocks_.size(); ++l) {
+    Block& block = blocks_[l];
     ops::rms_norm(x.data(), n, hidden, block.input_norm, c.rms_norm_eps, normed.data());
     block.attention->forward(normed.data(), rows, cache, branch.data());
     for (size_t i = 0; i < x.size(); ++i) x[i] += branch[i];
     ops::rms_norm(x.data(), n, hidden, block.post_attention_norm, c.rms_norm_eps, normed.data());
+    // Speculative pre-gating: the next MoE layer's router on this layer's FFN input predicts its
+    // experts, whose loads then overlap this layer's FFN. Only what is loaded depends on it.
+    if (options_.pregate && l + 1 < blocks_.size() && blocks_[l + 1].moe) {
+      experts_->hint(static_cast<int>(l + 1), blocks_[l + 1].moe->predict_experts(normed.data(), n));
+    }
     if (block.moe) {
       block.moe->forward(normed.data(), n, branch.data());
     } else {

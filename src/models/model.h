@@ -19,6 +19,7 @@
 #include "layers/kv_cache.h"
 #include "layers/moe/expert_store.h"
 #include "layers/moe/moe_layer.h"
+#include "layers/moe/offloading_expert_store.h"
 #include "layers/rows.h"
 #include "layers/swiglu.h"
 #include "models/parameter_counts.h"
@@ -27,6 +28,10 @@ namespace elephant::models {
 
 struct ModelOptions {
   std::optional<int> experts_per_token;  // unset: the checkpoint's num_experts_per_tok
+  // Expert offload (docs/offload.md): unset keeps every expert resident (mapped); set, experts are
+  // read from the checkpoint files into a RAM cache of this budget.
+  std::optional<layers::ExpertCacheOptions> expert_cache;
+  bool pregate = false;       // predict the next MoE layer's experts while this layer computes
   int context_length = 0;     // longest sequence; 0: max_position_embeddings
   int kv_block_size = 16;     // positions per KV-cache block
 };
@@ -41,6 +46,8 @@ class Model {
   const config::ModelConfig& config() const { return config_; }
   const format::Checkpoint& checkpoint() const { return *checkpoint_; }
   layers::ExpertStore& experts() { return *experts_; }
+  // The offloading store when the model was loaded with an expert cache; null otherwise.
+  layers::OffloadingExpertStore* offloading_experts() { return offload_; }
   ParameterCounts parameter_counts() const { return counts_; }
   // A KV cache with room for n_sequences full-context sequences (blocks of kv_block_size).
   layers::KvCache make_kv_cache(int n_sequences = 1) const;
@@ -70,6 +77,7 @@ class Model {
   ModelOptions options_;
   std::unique_ptr<format::Checkpoint> checkpoint_;
   std::unique_ptr<layers::ExpertStore> experts_;
+  layers::OffloadingExpertStore* offload_ = nullptr;  // experts_ when offloading
   ops::WeightMatrix embedding_;  // [V, H]
   ops::WeightMatrix lm_head_;    // [V, H]
   std::vector<float> final_norm_;

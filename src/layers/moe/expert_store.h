@@ -19,7 +19,11 @@ class ExpertStore {
  public:
   virtual ~ExpertStore() = default;
   virtual const SwigluWeights& acquire(int layer, int expert) = 0;
+  // A prediction of the experts `layer` will use (pre-gating); it may be wrong.
   virtual void hint(int layer, std::span<const int> experts) = 0;
+  // The experts `layer` is about to acquire in this step (routing is done): a store may start
+  // loading all of them at once.
+  virtual void will_use(int layer, std::span<const int> experts) {}
   // How many times each expert of a layer was acquired: the test and bench view of "experts
   // touched" (an expert that received no row must stay at zero).
   virtual uint64_t acquire_count(int layer, int expert) const = 0;

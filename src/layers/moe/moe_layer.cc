@@ -12,6 +12,20 @@ MoeLayer::MoeLayer(const config::ModelConfig& config, int layer, ops::WeightMatr
                    std::optional<SharedExpert> shared)
     : config_(config), layer_(layer), router_(router), experts_(experts), shared_(std::move(shared)) {}
 
+std::vector<int> MoeLayer::predict_experts(const float* x, int64_t n_rows) const {
+  const int n_experts = config_.moe.n_experts;
+  std::vector<float> logits(static_cast<size_t>(n_rows * n_experts));
+  ops::matmul(x, n_rows, router_, logits.data());
+  const Routing routing = route_softmax_top_k(logits.data(), n_rows, n_experts, config_.moe.top_k, config_.moe.router);
+  std::vector<uint8_t> chosen(static_cast<size_t>(n_experts), 0);
+  for (int32_t expert : routing.experts) chosen[static_cast<size_t>(expert)] = 1;
+  std::vector<int> experts;
+  for (int e = 0; e < n_experts; ++e) {
+    if (chosen[static_cast<size_t>(e)]) experts.push_back(e);
+  }
+  return experts;
+}
+
 void MoeLayer::forward(const float* x, int64_t n_rows, float* out) {
   const int64_t hidden = config_.hidden_size;
   const int n_experts = config_.moe.n_experts;
@@ -21,6 +35,12 @@ void MoeLayer::forward(const float* x, int64_t n_rows, float* out) {
   ops::matmul(x, n_rows, router_, logits.data());
   const Routing routing = route_softmax_top_k(logits.data(), n_rows, n_experts, top_k, config_.moe.router);
   const ExpertGroups groups = moe_permute(routing, n_experts);
+
+  std::vector<int> active;
+  for (int e = 0; e < n_experts; ++e) {
+    if (groups.count(e) > 0) active.push_back(e);
+  }
+  experts_.will_use(layer_, active);
 
   const auto n_assignments = static_cast<int64_t>(groups.assignments.size());
   permuted_x_.resize(static_cast<size_t>(n_assignments * hidden));

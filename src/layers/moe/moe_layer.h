@@ -25,6 +25,11 @@ class MoeLayer {
   // x: [n_rows, H] normalised hidden states; out: [n_rows, H].
   void forward(const float* x, int64_t n_rows, float* out);
 
+  // The experts this layer's router would choose for x (any rows, e.g. the previous layer's
+  // input: speculative pre-gating), in increasing id. Changes nothing.
+  std::vector<int> predict_experts(const float* x, int64_t n_rows) const;
+  int layer() const { return layer_; }
+
  private:
   const config::ModelConfig& config_;
   int layer_;

@@ -1,0 +1,143 @@
+// OffloadingExpertStore: experts live in their home tier (the checkpoint files on disk) and run
+// from a cache tier (RAM slots) of a fixed byte budget. A miss reads the expert with direct I/O
+// (O_DIRECT where the file system allows it), so the page cache does not quietly hold the model and
+// the budget is what the process really uses. hint() starts loads on I/O worker threads ahead of
+// use (speculative pre-gating predicts the next layer's experts while this layer computes);
+// acquire() waits for a load in flight. Which experts are cached never changes what is computed:
+// a slot holds the same bytes as the file, so outputs equal the all-resident run bit for bit.
+#pragma once
+
+#include <array>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "layers/moe/expert_store.h"
+
+namespace elephant::layers {
+
+enum class CachePolicy : uint8_t {
+  kOnDemand,  // evict the expert loaded longest ago (FIFO)
+  kLru,       // evict the least recently used expert
+  kLfu,       // evict the expert used least often so far (ties: least recently used)
+};
+
+struct ExpertCacheOptions {
+  int64_t budget_bytes = 0;     // RAM for cached experts; at least one expert
+  double budget_fraction = 0;   // instead of budget_bytes: this share of all experts (1 = every expert fits)
+  CachePolicy policy = CachePolicy::kLru;
+  bool prefetch = false;     // act on hint(): start loading predicted experts at once
+  int io_threads = 2;
+};
+
+// Where one matrix part (weights or scales) of an expert lies on disk.
+struct ExpertHomeRegion {
+  std::filesystem::path file;
+  int64_t offset = 0;
+  int64_t size = 0;
+};
+using LocateFn = std::function<ExpertHomeRegion(std::span<const std::byte> bytes)>;
+
+struct ExpertCacheStats {
+  uint64_t acquires = 0;
+  uint64_t hits = 0;             // resident when acquired
+  uint64_t late_prefetches = 0;  // still loading when acquired (partial stall)
+  uint64_t misses = 0;           // not resident, not loading: loaded on demand
+  uint64_t loads = 0;            // reads from the home tier (demand + prefetch)
+  uint64_t wasted_prefetches = 0;  // prefetched, then evicted without being used
+  uint64_t bytes_loaded = 0;
+  double stall_seconds = 0.0;    // time acquire() waited for bytes
+  // Pre-gating accuracy: of the experts a layer actually used in steps where it had a
+  // prediction, how many were predicted; and how many the previous step of that layer used.
+  uint64_t predicted_used = 0, used_with_prediction = 0;
+  uint64_t previous_step_used = 0, used_after_previous_step = 0;
+  int64_t slot_bytes = 0;
+  int n_slots = 0;
+};
+
+class OffloadingExpertStore final : public ExpertStore {
+ public:
+  // experts[layer][expert]: views into the memory-mapped checkpoint (never read through the
+  // mapping; only their shapes, formats and file regions are used).
+  OffloadingExpertStore(std::vector<std::vector<SwigluWeights>> experts, const LocateFn& locate,
+                        const ExpertCacheOptions& options);
+  ~OffloadingExpertStore() override;
+
+  const SwigluWeights& acquire(int layer, int expert) override;
+  void hint(int layer, std::span<const int> experts) override;
+  void will_use(int layer, std::span<const int> experts) override;
+  uint64_t acquire_count(int layer, int expert) const override;
+
+  ExpertCacheStats stats() const;
+  // Per layer (MoE layers only have non-zero counts): predicted_used / used_with_prediction and
+  // previous_step_used / used_after_previous_step, as in ExpertCacheStats.
+  std::vector<std::array<uint64_t, 4>> prediction_counts_per_layer() const;
+
+ private:
+  struct Part {
+    int matrix;        // 0 gate, 1 up, 2 down
+    bool scales;       // the matrix's scales rather than its values
+    ExpertHomeRegion home;
+    int64_t slot_offset;  // where its aligned read starts in the slot
+    int64_t lead;         // home.offset % alignment: the bytes before it in the aligned read
+    int64_t span;         // aligned read length
+  };
+  struct Expert {
+    SwigluWeights mapped;  // the views into the mapping (shapes, formats)
+    std::vector<Part> parts;
+  };
+  enum class SlotState : uint8_t { kEmpty, kLoading, kReady };
+  struct Slot {
+    std::byte* buffer = nullptr;
+    SlotState state = SlotState::kEmpty;
+    int layer = -1, expert = -1;
+    uint64_t last_use = 0, loaded_at = 0;
+    bool prefetched_unused = false;
+    SwigluWeights weights;
+    std::string error;  // a failed load: the message acquire() throws
+  };
+  struct Job {
+    int slot;
+  };
+
+  int slot_of(int layer, int expert) const;
+  // A slot to load into: empty, else the policy's victim among ready, unpinned slots; -1 if none.
+  int take_slot();
+  // Starts background loads of the experts that are not resident, keeping one slot free.
+  void start_loads(int layer, std::span<const int> experts, bool prefetch);
+  void assign(int slot, int layer, int expert, bool prefetch);
+  void load(int slot);  // reads the slot's expert; called without the lock held
+  void io_worker();
+
+  std::vector<std::vector<Expert>> experts_;
+  ExpertCacheOptions options_;
+  int64_t slot_bytes_ = 0;
+  std::vector<Slot> slots_;
+  std::vector<std::vector<int>> slot_index_;  // [layer][expert] -> slot or -1
+  std::vector<std::vector<uint64_t>> acquire_counts_;
+  std::vector<std::vector<uint8_t>> predicted_, previous_step_;  // [layer][expert]; empty: none yet
+  std::vector<std::array<uint64_t, 4>> prediction_counts_;
+  int pinned_ = -1;
+  uint64_t clock_ = 0;
+  ExpertCacheStats stats_;
+  mutable std::mutex mutex_;
+  std::condition_variable ready_;
+  std::condition_variable work_;
+  std::deque<Job> jobs_;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
+// "2GiB", "512MiB", "1.5G", "100000000" (bytes) into budget_bytes, or "25%" into budget_fraction.
+void parse_expert_cache_budget(const std::string& spec, ExpertCacheOptions& options);
+CachePolicy parse_cache_policy(const std::string& name);
+
+}  // namespace elephant::layers
