@@ -272,3 +272,28 @@ TEST(QuantizeCommand, RefusesAGroupThatDoesNotDivideTheColumnsAndOverwritingWith
 
 }  // namespace
 }  // namespace elephant
+
+namespace elephant {
+namespace {
+
+// Offloaded quantized experts (weights and scales read from disk) give the resident model's logits
+// bit for bit (tests/models/offload_test.cc covers full-precision models).
+TEST(QuantizedOffload, OffloadedQuantizedExpertsAreBitIdenticalToResident) {
+  for (const QuantConfig quant : {QuantConfig{8, 0}, QuantConfig{4, 16}}) {
+    const auto& dir = quantized_dir("mixtral", quant);
+    const auto prompt = testing::ids(testing::fixture_json("mixtral", "prompt.json")["prompt_ids"]);
+    auto resident = models::Model::load(dir);
+    models::ModelOptions options;
+    layers::ExpertCacheOptions cache;
+    cache.budget_fraction = 1.0 / resident->config().moe.n_experts;
+    cache.prefetch = true;
+    options.expert_cache = cache;
+    options.pregate = true;
+    auto offloaded = models::Model::load(dir, options);
+    EXPECT_EQ(all_position_logits(*offloaded, prompt), all_position_logits(*resident, prompt)) << quant.label();
+    EXPECT_GT(offloaded->offloading_experts()->stats().loads, 0u);
+  }
+}
+
+}  // namespace
+}  // namespace elephant
