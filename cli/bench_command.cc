@@ -12,6 +12,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sys/resource.h>
 
 #include "cli/common.h"
 #include "core/error.h"
@@ -169,10 +170,6 @@ void run(const BenchFlags& flags) {
     model = load_model(flags.model);
   }
   const ModelBytes bytes = model_bytes(*model);
-  std::fprintf(stderr, "measuring memory read bandwidth (%lld MiB buffer)...\n",
-               static_cast<long long>(flags.bandwidth_buffer_mib));
-  const double bandwidth_gb_per_s =
-      measure_read_bandwidth_gb_per_s(static_cast<size_t>(flags.bandwidth_buffer_mib) << 20, thread_count());
 
   std::vector<Measurement> results;
   if (flags.prompt_tokens > 0) results.push_back(run_prefill(*model, bytes, flags.prompt_tokens, flags.repetitions));
@@ -185,7 +182,17 @@ void run(const BenchFlags& flags) {
     }
   }
 
+  // Peak memory of the model's own work, before the bandwidth buffer is allocated.
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const int64_t peak_rss_bytes = static_cast<int64_t>(usage.ru_maxrss) * 1024;
+  std::fprintf(stderr, "measuring memory read bandwidth (%lld MiB buffer)...\n",
+               static_cast<long long>(flags.bandwidth_buffer_mib));
+  const double bandwidth_gb_per_s =
+      measure_read_bandwidth_gb_per_s(static_cast<size_t>(flags.bandwidth_buffer_mib) << 20, thread_count());
+
   nlohmann::json report = {{"model", model_name},
+                           {"peak_rss_bytes", peak_rss_bytes},
                            {"threads", thread_count()},
                            {"kernels", std::string(ops::active_kernels().name)},
                            {"read_bandwidth_gb_per_s", bandwidth_gb_per_s},
@@ -215,6 +222,53 @@ void run(const BenchFlags& flags) {
       fmt::print("{:>10} {:>12.1f} {:>10.2f} {:>12.1f} {:>9.0f}% {:>14.1f}\n", m.test, tokens_per_s, step_seconds * 1e3,
                  gb_per_s, 100.0 * roofline, m.experts_per_step);
     }
+  }
+  if (auto* offload = model->offloading_experts()) {
+    const auto stats = offload->stats();
+    int64_t tokens = 0;
+    for (const auto& m : results) tokens += m.tokens;
+    // Every timed and untimed step counts in the store's totals; per-token figures divide by the
+    // tokens of the timed steps, so they are upper bounds.
+    const double per_token = tokens > 0 ? 1.0 / static_cast<double>(tokens) : 0.0;
+    const auto ratio = [](uint64_t a, uint64_t b) { return b > 0 ? static_cast<double>(a) / static_cast<double>(b) : 0.0; };
+    const double home_gb_per_s = offload->measure_home_read_gb_per_s();
+    nlohmann::json cache = {{"slots", stats.n_slots},
+                            {"slot_bytes", stats.slot_bytes},
+                            {"hit_rate", ratio(stats.hits, stats.acquires)},
+                            {"late_prefetch_rate", ratio(stats.late_prefetches, stats.acquires)},
+                            {"miss_rate", ratio(stats.misses, stats.acquires)},
+                            {"loads", stats.loads},
+                            {"wasted_prefetches", stats.wasted_prefetches},
+                            {"bytes_loaded_per_token", static_cast<double>(stats.bytes_loaded) * per_token},
+                            {"stall_ms_per_token", stats.stall_seconds * 1e3 * per_token},
+                            {"pregate_accuracy", ratio(stats.predicted_used, stats.used_with_prediction)},
+                            {"previous_step_reuse_accuracy", ratio(stats.previous_step_used, stats.used_after_previous_step)},
+                            {"home_read_gb_per_s", home_gb_per_s}};
+    report["expert_cache"] = cache;
+    if (!flags.json) {
+      fmt::print("expert cache: {} slots x {:.1f} MB | hits {:.1f}% (late prefetch {:.1f}%, misses {:.1f}%) | {} loads, "
+                 "{} wasted prefetches | {:.2f} MB loaded and {:.2f} ms stalled per token | pre-gating accuracy {:.1f}% "
+                 "(previous step's experts: {:.1f}%) | peak RSS {:.1f} MB | home-tier read {:.2f} GB/s\n",
+                 stats.n_slots, static_cast<double>(stats.slot_bytes) / 1e6, 100 * cache["hit_rate"].get<double>(),
+                 100 * cache["late_prefetch_rate"].get<double>(), 100 * cache["miss_rate"].get<double>(), stats.loads,
+                 stats.wasted_prefetches, cache["bytes_loaded_per_token"].get<double>() / 1e6,
+                 cache["stall_ms_per_token"].get<double>(), 100 * cache["pregate_accuracy"].get<double>(),
+                 100 * cache["previous_step_reuse_accuracy"].get<double>(),
+                 static_cast<double>(peak_rss_bytes) / 1e6, home_gb_per_s);
+      fmt::print("pre-gating accuracy per MoE layer (previous step's experts):");
+    }
+    const auto per_layer = offload->prediction_counts_per_layer();
+    for (size_t l = 0; l < per_layer.size(); ++l) {
+      const auto& counts = per_layer[l];
+      if (counts[1] == 0 && counts[3] == 0) continue;
+      report["expert_cache"]["per_layer"].push_back(
+          {{"layer", l}, {"pregate_accuracy", ratio(counts[0], counts[1])}, {"previous_step_reuse_accuracy", ratio(counts[2], counts[3])}});
+      if (!flags.json) {
+        const std::string pregate = counts[1] > 0 ? fmt::format("{:.0f}%", 100 * ratio(counts[0], counts[1])) : "n/a";
+        fmt::print(" L{} {} ({:.0f}%)", l, pregate, 100 * ratio(counts[2], counts[3]));
+      }
+    }
+    if (!flags.json) fmt::print("\n");
   }
   if (flags.json) fmt::print("{}\n", report.dump(2));
 }

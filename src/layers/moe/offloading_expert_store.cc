@@ -196,14 +196,13 @@ void OffloadingExpertStore::assign(int s, int layer, int expert, bool prefetch) 
   ++stats_.loads;
 }
 
-void OffloadingExpertStore::load(int s) {
-  Slot& slot = slots_[static_cast<size_t>(s)];
-  const Expert& expert = experts_[static_cast<size_t>(slot.layer)][static_cast<size_t>(slot.expert)];
-  SwigluWeights weights = expert.mapped;
-  std::string error;
+std::string OffloadingExpertStore::read_expert(int layer, int expert_id, std::byte* buffer,
+                                               SwigluWeights& weights) const {
+  const Expert& expert = experts_[static_cast<size_t>(layer)][static_cast<size_t>(expert_id)];
+  weights = expert.mapped;
   for (const Part& part : expert.parts) {
     const auto what = [&] {
-      return fmt::format("{}: layer {} expert {} {} {} at bytes [{}, {})", part.home.file.string(), slot.layer, slot.expert,
+      return fmt::format("{}: layer {} expert {} {} {} at bytes [{}, {})", part.home.file.string(), layer, expert_id,
                          kMatrixNames[part.matrix], part.scales ? "scales" : "weights", part.home.offset,
                          part.home.offset + part.home.size);
     };
@@ -211,11 +210,8 @@ void OffloadingExpertStore::load(int s) {
     // systems without it (tmpfs) are read the ordinary way.
     int fd = ::open(part.home.file.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
     if (fd < 0) fd = ::open(part.home.file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      error = fmt::format("{}: cannot open ({})", what(), std::strerror(errno));
-      break;
-    }
-    std::byte* destination = slot.buffer + part.slot_offset;
+    if (fd < 0) return fmt::format("{}: cannot open ({})", what(), std::strerror(errno));
+    std::byte* destination = buffer + part.slot_offset;
     int64_t done = 0;
     const int64_t wanted = part.lead + part.home.size;
     while (done < wanted) {
@@ -226,24 +222,52 @@ void OffloadingExpertStore::load(int s) {
     }
     ::close(fd);
     if (done < wanted) {
-      error = fmt::format("{}: read {} of {} bytes (was the file truncated or replaced while running?)", what(),
-                          std::max<int64_t>(0, done - part.lead), part.home.size);
-      break;
+      return fmt::format("{}: read {} of {} bytes (was the file truncated or replaced while running?)", what(),
+                         std::max<int64_t>(0, done - part.lead), part.home.size);
     }
     ops::WeightMatrix& w = matrix_of(weights, part.matrix);
     const std::byte* bytes = destination + part.lead;
-    const DType dtype = part.scales ? w.scale_dtype : w.dtype;
-    if (const int64_t bad = first_non_finite(bytes, part.home.size, dtype); bad >= 0) {
-      error = fmt::format("{}: value {} is not finite (the file is corrupted)", what(), bad);
-      break;
+    if (const int64_t bad = first_non_finite(bytes, part.home.size, part.scales ? w.scale_dtype : w.dtype); bad >= 0) {
+      return fmt::format("{}: value {} is not finite (the file is corrupted)", what(), bad);
     }
     (part.scales ? w.scales : w.data) = bytes;
   }
+  return {};
+}
+
+void OffloadingExpertStore::load(int s) {
+  Slot& slot = slots_[static_cast<size_t>(s)];
+  SwigluWeights weights;
+  const std::string error = read_expert(slot.layer, slot.expert, slot.buffer, weights);
   std::lock_guard lock(mutex_);
   slot.weights = weights;
   slot.error = error;
   slot.state = SlotState::kReady;
-  for (const Part& part : expert.parts) stats_.bytes_loaded += static_cast<uint64_t>(part.home.size);
+  for (const Part& part : experts_[static_cast<size_t>(slot.layer)][static_cast<size_t>(slot.expert)].parts) {
+    stats_.bytes_loaded += static_cast<uint64_t>(part.home.size);
+  }
+}
+
+double OffloadingExpertStore::measure_home_read_gb_per_s() {
+  auto* buffer = static_cast<std::byte*>(std::aligned_alloc(kAlignment, static_cast<size_t>(slot_bytes_)));
+  if (buffer == nullptr) fail("cannot allocate {} bytes to measure the home tier", slot_bytes_);
+  const auto start = std::chrono::steady_clock::now();
+  double seconds = 0.0;
+  int64_t bytes = 0;
+  for (size_t l = 0; l < experts_.size() && seconds < 1.0; ++l) {
+    for (size_t e = 0; e < experts_[l].size() && seconds < 1.0; ++e) {
+      SwigluWeights weights;
+      const std::string error = read_expert(static_cast<int>(l), static_cast<int>(e), buffer, weights);
+      if (!error.empty()) {
+        std::free(buffer);
+        throw Error(error);
+      }
+      for (const Part& part : experts_[l][e].parts) bytes += part.home.size;
+      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+  }
+  std::free(buffer);
+  return seconds > 0 ? static_cast<double>(bytes) / seconds / 1e9 : 0.0;
 }
 
 void OffloadingExpertStore::io_worker() {

@@ -77,6 +77,9 @@ class OffloadingExpertStore final : public ExpertStore {
   uint64_t acquire_count(int layer, int expert) const override;
 
   ExpertCacheStats stats() const;
+  // Reads experts from the home tier the way loads do (direct I/O, into a spare buffer) for about
+  // a second and returns GB/s: the bound a cache miss runs against.
+  double measure_home_read_gb_per_s();
   // Per layer (MoE layers only have non-zero counts): predicted_used / used_with_prediction and
   // previous_step_used / used_after_previous_step, as in ExpertCacheStats.
   std::vector<std::array<uint64_t, 4>> prediction_counts_per_layer() const;
@@ -115,6 +118,8 @@ class OffloadingExpertStore final : public ExpertStore {
   void start_loads(int layer, std::span<const int> experts, bool prefetch);
   void assign(int slot, int layer, int expert, bool prefetch);
   void load(int slot);  // reads the slot's expert; called without the lock held
+  // Reads one expert's parts into buffer; returns an error message, empty on success.
+  std::string read_expert(int layer, int expert, std::byte* buffer, SwigluWeights& weights) const;
   void io_worker();
 
   std::vector<std::vector<Expert>> experts_;
