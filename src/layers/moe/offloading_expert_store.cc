@@ -153,7 +153,7 @@ int OffloadingExpertStore::slot_of(int layer, int expert) const {
   return slot_index_[static_cast<size_t>(layer)][static_cast<size_t>(expert)];
 }
 
-int OffloadingExpertStore::take_slot() {
+int OffloadingExpertStore::take_slot(bool spare_needed) {
   int victim = -1;
   const auto better = [&](const Slot& a, const Slot& b) {
     switch (options_.policy) {
@@ -172,7 +172,7 @@ int OffloadingExpertStore::take_slot() {
   for (int s = 0; s < static_cast<int>(slots_.size()); ++s) {
     const Slot& slot = slots_[static_cast<size_t>(s)];
     if (slot.state == SlotState::kEmpty) return s;
-    if (slot.state != SlotState::kReady || s == pinned_) continue;
+    if (slot.state != SlotState::kReady || s == pinned_ || (spare_needed && slot.needed)) continue;
     if (victim < 0 || better(slot, slots_[static_cast<size_t>(victim)])) victim = s;
   }
   if (victim >= 0) {
@@ -191,6 +191,7 @@ void OffloadingExpertStore::assign(int s, int layer, int expert, bool prefetch) 
   slot.expert = expert;
   slot.loaded_at = slot.last_use = ++clock_;
   slot.prefetched_unused = prefetch;
+  slot.needed = false;
   slot.error.clear();
   slot_index_[static_cast<size_t>(layer)][static_cast<size_t>(expert)] = s;
   ++stats_.loads;
@@ -289,15 +290,18 @@ void OffloadingExpertStore::start_loads(int layer, std::span<const int> experts,
   // Keep one slot out of reach so the expert being computed and a demand load can always coexist.
   int budget = static_cast<int>(slots_.size()) - 1;
   for (int expert : experts) {
-    if (budget <= 0) break;
     const int s = slot_of(layer, expert);
     if (s >= 0) {
-      slots_[static_cast<size_t>(s)].last_use = ++clock_;
+      Slot& slot = slots_[static_cast<size_t>(s)];
+      slot.last_use = ++clock_;
+      slot.needed = slot.needed || !prefetch;
       continue;
     }
-    const int free_slot = take_slot();
-    if (free_slot < 0) break;
+    if (budget <= 0) continue;
+    const int free_slot = take_slot(true);
+    if (free_slot < 0) continue;
     assign(free_slot, layer, expert, prefetch);
+    slots_[static_cast<size_t>(free_slot)].needed = !prefetch;
     jobs_.push_back({free_slot});
     --budget;
   }
@@ -347,7 +351,7 @@ const SwigluWeights& OffloadingExpertStore::acquire(int layer, int expert) {
     ready_.wait(lock, [&] { return slots_[static_cast<size_t>(s)].state != SlotState::kLoading; });
   } else {
     ++stats_.misses;
-    while ((s = take_slot()) < 0) ready_.wait(lock);
+    while ((s = take_slot(false)) < 0) ready_.wait(lock);
     assign(s, layer, expert, false);
     lock.unlock();
     load(s);
@@ -363,6 +367,7 @@ const SwigluWeights& OffloadingExpertStore::acquire(int layer, int expert) {
   }
   slot.last_use = ++clock_;
   slot.prefetched_unused = false;
+  slot.needed = false;
   pinned_ = s;
   return slot.weights;
 }

@@ -104,6 +104,7 @@ class OffloadingExpertStore final : public ExpertStore {
     int layer = -1, expert = -1;
     uint64_t last_use = 0, loaded_at = 0;
     bool prefetched_unused = false;
+    bool needed = false;  // announced by will_use for this step and not acquired yet
     SwigluWeights weights;
     std::string error;  // a failed load: the message acquire() throws
   };
@@ -113,7 +114,8 @@ class OffloadingExpertStore final : public ExpertStore {
 
   int slot_of(int layer, int expert) const;
   // A slot to load into: empty, else the policy's victim among ready, unpinned slots; -1 if none.
-  int take_slot();
+  // Background loads never evict an expert the current step still needs.
+  int take_slot(bool spare_needed);
   // Starts background loads of the experts that are not resident, keeping one slot free.
   void start_loads(int layer, std::span<const int> experts, bool prefetch);
   void assign(int slot, int layer, int expert, bool prefetch);
