@@ -20,12 +20,18 @@ each with
       source the greedy output and five beam-search runs (ids as `generate` returns them,
       including the decoder start token, cut after the first EOS, plus scores), the exact
       generate kwargs of every case, the routing decisions (and for Switch the tokens dropped for
-      capacity), the teacher-forced decoder inputs, the seed, and the smallest margins seen.
+      capacity), the teacher-forced decoder inputs, the seed, and the smallest margins seen;
+      plus greedy and beam-4 cases with repetition_penalty 1.3 (greedy_cases / beams, checked on
+      the chosen seed after the search, see REP_GREEDY_CASES).
   encoder_<i>.npy
       float32 [src_len, d_model]: encoder last_hidden_state of source i (one unpadded forward).
   decoder_logits_<i>.npy
       float32 [tgt_len, vocab]: logits of one cache-free decoder forward over
       reference.json's sources[i].decoder_input_ids (teacher forcing) on top of source i.
+`<out>/nllb_moe/` also gets tokenizer.json + tokenizer_config.json: a tiny NllbTokenizer (BPE,
+  Metaspace) over the fixture's 128 ids with the language tokens at 123..126, and reference.json
+  gets `text_cases`: 3 English sentences tokenised with it (src_lang eng_Latn), their greedy and
+  beam-4 outputs (forced spa_Latn) and decoded texts.
 
 `<out>/tiny_mt/reference.json` for the embedded model models/elephant-tiny-mt: 24 held-out verses
   (tools/eval/eval_mt.py's held-out pairs, a deterministic subset of varied lengths), tokenised as
@@ -81,6 +87,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -206,6 +213,36 @@ BEAM_CASES = {
     "beam4_lp0.6_early_never": dict(length_penalty=0.6, early_stopping="never"),
     "beam4_no_repeat_ngram2": dict(length_penalty=1.0, early_stopping=True, no_repeat_ngram_size=2),
 }
+
+# Repetition-penalty cases. They are computed after the seed is chosen and take no part in the seed
+# search (so adding them left the seeds and every earlier value unchanged). The same margins are
+# checked for them; a failure is printed and recorded in reference.json
+# (margins.repetition_penalty_cases.below_threshold) rather than changing the seed. With seeds 5002 /
+# 6017 one greedy step of source 3 is a near-tie in both families (see NOTES.md).
+REPETITION_PENALTY = 1.3
+REP_GREEDY_CASES = {
+    "greedy_repetition_penalty1.3": dict(repetition_penalty=REPETITION_PENALTY),
+}
+REP_BEAM_CASES = {
+    "beam4_repetition_penalty1.3": dict(length_penalty=1.0, early_stopping=True,
+                                        repetition_penalty=REPETITION_PENALTY),
+}
+
+# Tiny NLLB tokenizer (nllb_moe/tokenizer.json): a SentencePiece-style BPE over the 128-id
+# vocabulary of the fixture, built with transformers' own NllbTokenizer from this vocabulary and
+# these merges. Ids 4..122: the Metaspace marker, letters, punctuation and a few Spanish letters,
+# then every prefix of "\u2581" + word for the words below (each merge extends a word-initial
+# prefix by one character, so a listed word is one token and anything else falls back to
+# characters; characters outside the list become <unk>).
+NLLB_TOKENIZER_CHARS = ("\u2581" + "abcdefghijklmnopqrstuvwxyz" + ".,?!'" + "\u00e1\u00e9\u00ed\u00f3\u00fa"
+                        + "\u00f1\u00bf\u00a1")
+NLLB_TOKENIZER_WORDS = ("the", "a", "is", "in", "cat", "dog", "house", "see", "red", "big", "and", "on", "my",
+                        "el", "la", "de", "gato", "perro", "casa", "es", "en", "rojo", "grande", "y", "veo",
+                        "mi", "un", "una", "white", "sun", "sol", "no", "it")
+# Chosen among a few short sentences for clear greedy logit margins (> LOGIT_MARGIN; "the cat is in
+# the house." has 0.0093, "i see my dog." 0.00086) and outputs that differ between greedy and beam.
+NLLB_TEXTS = ("my dog is big and red.", "no, it is a dog!", "the big house is white.")
+NLLB_TEXT_SRC_LANG = "eng_Latn"
 
 
 class Reject(Exception):
@@ -677,6 +714,318 @@ def evaluate(family: str, model, srcs, src_langs, tgts, full: bool) -> dict:
     return result
 
 
+# --------------------------------------------------------------------------- cases checked after the seed
+
+
+def penalise_row(scores, context, penalty: float):
+    """transformers' RepetitionPenaltyLogitsProcessor on one row: every id in `context` (all decoder
+    input ids so far, the decoder start token and NLLB's forced language token included) gets
+    score * penalty where its score is negative and score / penalty otherwise (float32, as LP does)."""
+    idx = torch.tensor(sorted(set(context)), dtype=torch.long)
+    vals = scores[idx]
+    out = scores.clone()
+    out[idx] = torch.where(vals < 0, vals * penalty, vals / penalty)
+    return out
+
+
+def sequence_logprob_processed(family, rows, dec_ids, penalty: float):
+    """What beam search accumulates with a repetition penalty: log_softmax of the raw logits, then
+    the penalty applied to those log-probabilities (all <= 0, so a token already in the hypothesis
+    prefix, decoder start token included, gets log-prob * penalty; nothing is renormalised); the
+    forced BOS step (NLLB) contributes 0."""
+    total = 0.0
+    for t, row in enumerate(rows):
+        if family == "nllb_moe" and t == 0:
+            continue
+        total += float(penalise_row(row, dec_ids[:t + 1], penalty)[dec_ids[t + 1]])
+    return total
+
+
+class CaseChecker:
+    """Greedy and beam cases run on the chosen seed with evaluate()'s criteria (router margins,
+    greedy logit margin on the scores argmax sees, float64 and noise-stable beams, incremental
+    rescoring, no pad in NLLB decoder rows). A criterion that fails is collected, not rejected:
+    build_family then stops with the list instead of trying another seed."""
+
+    def __init__(self, family: str, model, model64):
+        self.family, self.model, self.model64 = family, model, model64
+        self.spec = FAMILIES[family]
+        self.eos, self.pad = model.config.eos_token_id, model.config.pad_token_id
+        self.tap = RouterTap(model, self.spec["router_cls"])
+        self.margins = dict(router_reference=float("inf"), router_reference_logit23=float("inf"),
+                            router_any_beam_row=float("inf"), router_any_beam_row_logit23=float("inf"),
+                            greedy_logit=float("inf"))
+        self.failures: list[str] = []
+
+    def close(self):
+        self.tap.close()
+
+    def note_router(self, key, threshold, what):
+        p12, l23 = self.tap.margins(self.spec["top_k"])
+        self.margins[key] = min(self.margins[key], p12)
+        self.margins[key + "_logit23"] = min(self.margins[key + "_logit23"], l23)
+        if p12 <= threshold:
+            self.failures.append(f"router probability margin {p12:.3g} at {what}")
+        if l23 <= threshold:
+            self.failures.append(f"router 2nd/3rd logit margin {l23:.3g} at {what}")
+
+    def greedy(self, src, penalty: float, what: str) -> dict:
+        family, eos, pad = self.family, self.eos, self.pad
+        extra = dict(repetition_penalty=penalty) if penalty != 1.0 else {}
+        kw = dict(num_beams=1, max_new_tokens=MAX_NEW_TOKENS, **extra, **forced_kwargs(family))
+        watch = WatchToken(pad)
+        self.tap.clear()
+        out = run_generate(self.model, [src], pad, output_scores=True, output_logits=True,
+                           return_dict_in_generate=True, logits_processor=LogitsProcessorList([watch]), **kw)
+        self.note_router("router_reference", ROUTER_MARGIN, what)
+        seq = out.sequences[0].tolist()
+        ids = trim(seq, eos)
+        assert ids == seq, "single-row greedy output has padding"
+        gaps, steps, lp_raw, lp_proc, changed = [], [], 0.0, 0.0, []
+        for t, (raw, proc) in enumerate(zip(out.logits, out.scores)):
+            raw, proc = raw[0].float(), proc[0].float()
+            if family == "nllb_moe" and t == 0:
+                assert ids[1] == NLLB_LANGS[NLLB_TGT_LANG]
+                continue  # forced: contributes 0 (raw and processed), no margin needed
+            # The scores argmax saw are the raw logits with the penalty on every decoder input id.
+            mine = penalise_row(raw, ids[:t + 1], penalty) if penalty != 1.0 else raw
+            assert torch.equal(mine, proc), f"{what}: processed scores at step {t} != penalty on raw logits"
+            top2 = torch.topk(proc, 2).values
+            gaps.append(float(top2[0] - top2[1]))
+            steps.append(t)
+            lp_raw += float(torch.log_softmax(raw, -1)[ids[t + 1]])
+            lp_proc += float(torch.log_softmax(proc, -1)[ids[t + 1]])
+            if int(raw.argmax()) != ids[t + 1]:
+                changed.append(t)
+        self.margins["greedy_logit"] = min(self.margins["greedy_logit"], min(gaps))
+        if min(gaps) <= LOGIT_MARGIN:
+            self.failures.append(f"greedy logit margin {min(gaps):.3g} at {what}")
+        if family == "nllb_moe" and (watch.seen or pad in ids[1:]):
+            self.failures.append(f"pad token in greedy output ({what})")
+        ids64 = trim(run_generate(self.model64, [src], pad, **kw)[0].tolist(), eos)
+        if ids64 != ids:
+            self.failures.append(f"float64 greedy output differs ({what})")
+        n_gen = len(ids) - 1
+        rec = dict(ids=ids, n_generated=n_gen, finished_with_eos=ids[-1] == eos and len(ids) > 1)
+        if penalty != 1.0:
+            rec.update(logprob_sum_raw=lp_raw, logprob_sum_processed=lp_proc, score=lp_proc / n_gen,
+                       min_logit_margin=min(gaps), min_logit_margin_step=steps[gaps.index(min(gaps))],
+                       steps_where_penalty_changed_argmax=changed)
+        else:
+            rec.update(logprob_sum=lp_raw, score=lp_raw / n_gen, min_logit_margin=min(gaps))
+        return rec
+
+    def beam(self, src, ckw: dict, what: str) -> dict:
+        family, eos, pad = self.family, self.eos, self.pad
+        penalty = ckw.get("repetition_penalty", 1.0)
+        kw = dict(num_beams=NUM_BEAMS, num_return_sequences=NUM_BEAMS, max_new_tokens=MAX_NEW_TOKENS,
+                  output_scores=True, return_dict_in_generate=True, **ckw, **forced_kwargs(family))
+        watch = WatchToken(pad)
+        self.tap.clear()
+        out = run_generate(self.model, [src], pad, logits_processor=LogitsProcessorList([watch]), **kw)
+        self.note_router("router_any_beam_row", ROUTER_MARGIN_ANY_BEAM_ROW, what)
+        if family == "nllb_moe" and watch.seen:
+            self.failures.append(f"pad token in a running beam ({what})")
+        hyps = []
+        for seq, score in zip(out.sequences.tolist(), out.sequences_scores.tolist()):
+            ids = trim(seq, eos)
+            if family == "nllb_moe" and pad in ids[1:]:
+                self.failures.append(f"pad token in a beam hypothesis ({what})")
+            finished = ids[-1] == eos
+            assert finished or len(ids) == 1 + MAX_NEW_TOKENS, "unfinished hypothesis too short"
+            self.tap.clear()
+            rows = incremental_logprobs(self.model, src, ids)
+            self.note_router("router_reference", ROUTER_MARGIN, f"{what} hypothesis")
+            lp_raw = sequence_logprob(family, rows, ids)
+            lp_proc = sequence_logprob_processed(family, rows, ids, penalty) if penalty != 1.0 else lp_raw
+            n_gen = len(ids) - 1
+            rescored = lp_proc / n_gen ** ckw["length_penalty"]
+            assert abs(rescored - score) < SCORE_TOL, f"{what}: rescored {rescored} != sequences_scores {score}"
+            hyp = dict(ids=ids, score=score, n_generated=n_gen, finished_with_eos=finished)
+            if penalty != 1.0:
+                hyp.update(logprob_sum_raw=lp_raw, logprob_sum_processed=lp_proc)
+            else:
+                hyp.update(logprob_sum=lp_raw)
+            hyps.append(hyp)
+        ref_ids = [h["ids"] for h in hyps]
+        out64 = run_generate(self.model64, [src], pad, **kw)
+        if [trim(s, eos) for s in out64.sequences.tolist()] != ref_ids:
+            self.failures.append(f"float64 beams differ ({what})")
+        for ns in NOISE_SEEDS:
+            outn = run_generate(self.model, [src], pad,
+                                logits_processor=LogitsProcessorList([LogProbNoise(LOGPROB_NOISE, ns)]), **kw)
+            if [trim(s, eos) for s in outn.sequences.tolist()] != ref_ids:
+                self.failures.append(f"beams change under +-{LOGPROB_NOISE} noise ({what}, seed {ns})")
+        return dict(hypotheses=hyps, float64_max_score_diff=float(np.max(np.abs(
+            np.array(out64.sequences_scores.tolist()) - np.array([h["score"] for h in hyps])))))
+
+    def batch(self, srcs, kw: dict, expected: list, label: str, beam: bool) -> dict:
+        """The right-padded batch of all sources against the one-at-a-time results."""
+        if not beam:
+            out = run_generate(self.model, srcs, self.pad, num_beams=1, max_new_tokens=MAX_NEW_TOKENS, **kw,
+                               **forced_kwargs(self.family))
+            if [trim(s, self.eos) for s in out.tolist()] != [e["ids"] for e in expected]:
+                self.failures.append(f"batched {label} differs from one-at-a-time")
+            return dict(identical_ids=True)
+        out = run_generate(self.model, srcs, self.pad, num_beams=NUM_BEAMS, num_return_sequences=NUM_BEAMS,
+                           max_new_tokens=MAX_NEW_TOKENS, output_scores=True, return_dict_in_generate=True,
+                           **kw, **forced_kwargs(self.family))
+        seqs = [trim(s, self.eos) for s in out.sequences.tolist()]
+        scores = out.sequences_scores.tolist()
+        worst = 0.0
+        for i, e in enumerate(expected):
+            hyps = e["hypotheses"]
+            if seqs[i * NUM_BEAMS:(i + 1) * NUM_BEAMS] != [h["ids"] for h in hyps]:
+                self.failures.append(f"batched {label} differs from one-at-a-time (source {i})")
+            for j, h in enumerate(hyps):
+                worst = max(worst, abs(scores[i * NUM_BEAMS + j] - h["score"]))
+        if worst > SCORE_TOL:
+            self.failures.append(f"batched {label} scores differ by {worst}")
+        return dict(identical_ids=True, max_score_diff=worst)
+
+    def margins_record(self) -> dict:
+        m = self.margins
+        return dict(min_router_margin_reference_paths=m["router_reference"],
+                    min_router_margin_any_beam_row=m["router_any_beam_row"],
+                    **({"min_router_2nd_3rd_logit_gap_reference_paths": m["router_reference_logit23"],
+                        "min_router_2nd_3rd_logit_gap_any_beam_row": m["router_any_beam_row_logit23"]}
+                       if self.family == "nllb_moe" else {}),
+                    min_greedy_logit_margin=m["greedy_logit"])
+
+
+def float64_copy(family: str, model):
+    model64 = copy.deepcopy(model).to(torch.float64)
+    for mod in model64.modules():
+        if type(mod).__name__ == FAMILIES[family]["router_cls"]:
+            mod.dtype = torch.float64  # route in float64 too
+    return model64
+
+
+def repetition_penalty_cases(family: str, model, srcs, per_src) -> dict:
+    """The REP_GREEDY_CASES / REP_BEAM_CASES on every source of the chosen seed."""
+    checker = CaseChecker(family, model, float64_copy(family, model))
+    greedy_cases = [{} for _ in srcs]
+    beams = [{} for _ in srcs]
+    stats, batch = {}, {}
+    try:
+        for case, ckw in REP_GREEDY_CASES.items():
+            for i, src in enumerate(srcs):
+                greedy_cases[i][case] = checker.greedy(src, ckw["repetition_penalty"], f"{case} source {i}")
+            batch[case] = checker.batch(srcs, ckw, [g[case] for g in greedy_cases], case, beam=False)
+            diff = [i for i, r in enumerate(per_src) if r["greedy"]["ids"] != greedy_cases[i][case]["ids"]]
+            stats[f"sources where greedy != {case}"] = diff
+        for case, ckw in REP_BEAM_CASES.items():
+            for i, src in enumerate(srcs):
+                beams[i][case] = checker.beam(src, ckw, f"{case} source {i}")
+            batch[case] = checker.batch(srcs, ckw, [b[case] for b in beams], case, beam=True)
+            hyps = [h for b in beams for h in b[case]["hypotheses"]]
+            stats[case] = dict(hypotheses_with_eos=sum(h["finished_with_eos"] for h in hyps),
+                               hypotheses_at_max_length=sum(not h["finished_with_eos"] for h in hyps))
+            diff = [i for i, r in enumerate(per_src)
+                    if [h["ids"] for h in r["beams"]["beam4"]["hypotheses"]]
+                    != [h["ids"] for h in beams[i][case]["hypotheses"]]]
+            stats[f"sources where beam4 != {case}"] = diff
+    finally:
+        checker.close()
+    for key, diff in stats.items():
+        if key.startswith("sources where") and not diff:
+            checker.failures.append(f"the repetition penalty changes nothing: {key} is empty")
+    return dict(greedy_cases=greedy_cases, beams=beams, stats=stats, batch=batch,
+                margins=checker.margins_record(), failures=checker.failures)
+
+
+def repetition_penalty_note(family: str) -> str:
+    start = "the decoder start token (0 = pad)" if family == "switch" else \
+        "the decoder start token (2 = </s>, so EOS is penalised at every step) and the forced spa_Latn token"
+    return ("RepetitionPenaltyLogitsProcessor (transformers generation/logits_process.py 374-439) penalises "
+            "every id in the decoder input so far, " + start + " included (generate passes no "
+            "decoder_attention_mask, so prompt_ignore_length is None, generation/utils.py 1466-1474); it runs "
+            "before no_repeat_ngram and forced BOS. Greedy (utils.py 3247-3278) applies it to the raw logits "
+            "(positive / 1.3, negative * 1.3) and takes the argmax of the result; greedy_cases[...]: "
+            "logprob_sum_raw = sum of log_softmax(raw logits)[chosen], logprob_sum_processed = sum of "
+            "log_softmax(processed logits)[chosen], score = logprob_sum_processed / n_generated, "
+            "min_logit_margin on the processed logits"
+            + (", the forced token contributing 0 to both sums" if family == "nllb_moe" else "")
+            + ". Beam search (utils.py 3746-3747) applies it to log_softmax(raw logits), so a penalised "
+            "token's log-prob is multiplied by 1.3 and not renormalised; beams[...] hypotheses: "
+            "logprob_sum_processed = that accumulated sum, score = sequences_scores = logprob_sum_processed / "
+            "n_generated**length_penalty, logprob_sum_raw = the unpenalised sum.")
+
+
+def nllb_tokenizer_vocab() -> tuple[dict, list]:
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+    for ch in NLLB_TOKENIZER_CHARS:
+        assert ch not in vocab
+        vocab[ch] = len(vocab)
+    merges = []
+    for word in NLLB_TOKENIZER_WORDS:
+        piece = NLLB_TOKENIZER_CHARS[0]
+        for ch in word:
+            assert ch in vocab, ch
+            if piece + ch not in vocab:
+                vocab[piece + ch] = len(vocab)
+                merges.append((piece, ch))
+            piece += ch
+    assert len(vocab) == min(NLLB_LANGS.values()), f"{len(vocab)} ordinary tokens + 4 specials"
+    for lang, i in sorted(NLLB_LANGS.items(), key=lambda kv: kv[1]):
+        assert len(vocab) == i
+        vocab[lang] = i
+    assert len(vocab) == NLLB_MASK
+    vocab["<mask>"] = NLLB_MASK
+    return vocab, merges
+
+
+def write_nllb_tokenizer(out: str, config):
+    """NllbTokenizer over the fixture's vocabulary, saved by save_pretrained into `out`; returns the
+    tokenizer re-loaded from `out` and the file names."""
+    vocab, merges = nllb_tokenizer_vocab()
+    tok = transformers.NllbTokenizer(vocab=vocab, merges=merges, extra_special_tokens=list(NLLB_LANGS),
+                                     src_lang=NLLB_TEXT_SRC_LANG)
+    with tempfile.TemporaryDirectory() as tmp:
+        tok.save_pretrained(tmp)
+        names = sorted(os.listdir(tmp))
+        assert set(names) <= {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}, names
+        for name in names:
+            shutil.copyfile(os.path.join(tmp, name), os.path.join(out, name))
+    tok = transformers.NllbTokenizerFast.from_pretrained(out)
+    auto = transformers.AutoTokenizer.from_pretrained(out)
+    assert type(auto) is type(tok), type(auto)
+    assert len(tok) == config.vocab_size == len(auto)
+    assert (tok.bos_token_id, tok.pad_token_id, tok.eos_token_id, tok.unk_token_id, tok.mask_token_id) == \
+        (config.bos_token_id, config.pad_token_id, config.eos_token_id, 3, NLLB_MASK)
+    for lang, i in NLLB_LANGS.items():
+        assert tok.convert_tokens_to_ids(lang) == i and i in tok.all_special_ids
+    return tok, names
+
+
+def nllb_text_cases(model, tok) -> dict:
+    """NLLB_TEXTS through the tokenizer, then greedy and beam4 as generate_kwargs records them."""
+    checker = CaseChecker("nllb_moe", model, float64_copy("nllb_moe", model))
+    # NllbTokenizer.__call__ ignores a src_lang keyword in transformers 5.23: the template comes
+    # from the src_lang property (tokenizer_config.json's src_lang when loaded).
+    tok.src_lang = NLLB_TEXT_SRC_LANG
+    lang = NLLB_LANGS[NLLB_TEXT_SRC_LANG]
+    cases = []
+    try:
+        for k, text in enumerate(NLLB_TEXTS):
+            src_ids = tok(text)["input_ids"]
+            plain = tok(text, add_special_tokens=False)["input_ids"]
+            assert src_ids == [lang] + plain + [model.config.eos_token_id], src_ids
+            assert 3 not in plain, f"unknown characters in {text!r}"
+            greedy = checker.greedy(src_ids, 1.0, f"text case {k} greedy")
+            greedy = dict(ids=greedy["ids"], text=tok.decode(greedy["ids"], skip_special_tokens=True),
+                          **{key: v for key, v in greedy.items() if key != "ids"})
+            beam = checker.beam(src_ids, BEAM_CASES["beam4"], f"text case {k} beam4")
+            beam["hypotheses"] = [dict(ids=h["ids"], text=tok.decode(h["ids"], skip_special_tokens=True),
+                                       **{key: v for key, v in h.items() if key != "ids"})
+                                  for h in beam["hypotheses"]]
+            cases.append(dict(text=text, src_lang=NLLB_TEXT_SRC_LANG, src_ids=src_ids,
+                              src_tokens=tok.convert_ids_to_tokens(src_ids), greedy=greedy, beam4=beam))
+    finally:
+        checker.close()
+    return dict(cases=cases, margins=checker.margins_record(), failures=checker.failures)
+
+
 def switch_decoder_capacity_demo(model, src, dec_ids):
     """Does a cache-free decoder forward over dec_ids drop tokens that incremental decoding keeps?"""
     tap = RouterTap(model, "SwitchTransformersTop1Router")
@@ -748,6 +1097,11 @@ def generate_kwargs_record(family) -> dict:
     for case, ckw in BEAM_CASES.items():
         cases[case] = dict(num_beams=NUM_BEAMS, num_return_sequences=NUM_BEAMS, output_scores=True,
                            return_dict_in_generate=True, **ckw, **common)
+    for case, ckw in REP_GREEDY_CASES.items():
+        cases[case] = dict(num_beams=1, **ckw, **common)
+    for case, ckw in REP_BEAM_CASES.items():
+        cases[case] = dict(num_beams=NUM_BEAMS, num_return_sequences=NUM_BEAMS, output_scores=True,
+                           return_dict_in_generate=True, **ckw, **common)
     return cases
 
 
@@ -812,6 +1166,21 @@ def build_family(family: str, out_root: str, report: dict) -> None:
                   "fixtures use the intended sum over the chosen experts instead."),
             encoder_max_abs_diff_per_source=diffs, greedy_ids_equal_per_source=greedy_same)
 
+    # Cases added after the seeds were fixed: checked with the same margins on the chosen seed, but
+    # never used to reject a seed (that would change every earlier value).
+    rep = repetition_penalty_cases(family, ref, srcs, res["per_src"])
+    failures = [f"repetition penalty: {f}" for f in rep["failures"]]
+    text = None
+    if family == "nllb_moe":
+        tok, tok_files = write_nllb_tokenizer(out, ref.config)
+        text = nllb_text_cases(ref, tok)
+        failures += [f"text cases: {f}" for f in text["failures"]]
+    if text is not None and text["failures"]:  # the texts are free to choose: no near-ties there
+        raise RuntimeError(f"{family}: text cases below the margins: {text['failures']}")
+    if failures:
+        print(f"WARNING [{family}] seed {seed} does not meet the margins for the added cases (recorded in "
+              f"reference.json, seed kept):\n  " + "\n  ".join(failures), flush=True)
+
     files = []
     for i, rec in enumerate(res["per_src"]):
         np.save(os.path.join(out, f"encoder_{i}.npy"), rec.pop("encoder"))
@@ -819,6 +1188,10 @@ def build_family(family: str, out_root: str, report: dict) -> None:
         rec["encoder_npy"] = f"encoder_{i}.npy"
         rec["decoder_logits_npy"] = f"decoder_logits_{i}.npy"
         files += [rec["encoder_npy"], rec["decoder_logits_npy"]]
+        rec["greedy_cases"] = rep["greedy_cases"][i]
+        rec["beams"].update(rep["beams"][i])
+    res["batch"].update(rep["batch"])
+    res["case_stats"].update(rep["stats"])
 
     tensors = mf.safetensors_param_counts(out)
     cfg = ref.config
@@ -872,6 +1245,28 @@ def build_family(family: str, out_root: str, report: dict) -> None:
             thresholds=dict(router_reference=ROUTER_MARGIN, router_any_beam_row=ROUTER_MARGIN_ANY_BEAM_ROW,
                             greedy_logit=LOGIT_MARGIN)),
     }
+    doc["margins"]["repetition_penalty_cases"] = dict(**rep["margins"], below_threshold=rep["failures"])
+    doc["repetition_penalty_note"] = repetition_penalty_note(family)
+    if text is not None:
+        doc["margins"]["text_cases"] = text["margins"]
+        doc["tokenizer"] = dict(
+            files=tok_files,
+            note=("transformers.NllbTokenizer (NllbTokenizerFast / AutoTokenizer load it) over the 128-id "
+                  "vocabulary: a BPE model (unk <unk>, fuse_unk) with a Metaspace pre-tokenizer and decoder "
+                  "(replacement U+2581, prepend_scheme always, split), no normalizer; <s> 0, <pad> 1, </s> 2, "
+                  "<unk> 3, ordinary tokens 4..122 (the U+2581 marker, a-z, punctuation, a few Spanish "
+                  "letters and word pieces), language tokens 123..126 and <mask> 127 as special added "
+                  "tokens; the post-processor is the non-legacy template [src_lang] $A </s> for "
+                  "src_lang eng_Latn (tokenizer_config.json src_lang). Lowercase text only: other "
+                  "characters become <unk>."))
+        doc["text_cases_note"] = (
+            "src_ids = tokenizer(text)['input_ids'] with src_lang eng_Latn = [eng_Latn] + "
+            "tokenizer(text, add_special_tokens=False)['input_ids'] + [</s>] (NllbTokenizer.__call__ ignores "
+            "a src_lang keyword in transformers 5.23; the src_lang property sets the template). greedy / "
+            "beam4: generate with generate_kwargs['greedy'] / ['beam4'] (forced_bos_token_id 125 = "
+            "spa_Latn, max_new_tokens 20), fields and scores as for sources; text = "
+            "tokenizer.decode(ids, skip_special_tokens=True) with ids including the decoder start token.")
+        doc["text_cases"] = text["cases"]
     if family == "switch":
         doc["expert_capacity"] = cfg.expert_capacity
         doc["encoder_tokens_dropped_per_layer"] = res["drops_per_layer"]
@@ -886,7 +1281,9 @@ def build_family(family: str, out_root: str, report: dict) -> None:
     report[family] = dict(seed=seed, bytes=size, total_params=doc["total_params"], sparse=sparse,
                           margins=doc["margins"], case_stats=res["case_stats"],
                           greedy_with_eos=res["greedy_with_eos"], extra=extra,
-                          drops=res["drops_per_layer"], tensors=tensors)
+                          drops=res["drops_per_layer"], tensors=tensors, rep_failures=rep["failures"],
+                          text_cases=[(c["text"], c["greedy"]["text"], c["beam4"]["hypotheses"][0]["text"])
+                                      for c in (text["cases"] if text else [])])
 
 
 # --------------------------------------------------------------------------- tiny MT
@@ -1019,6 +1416,12 @@ def print_report(report: dict) -> None:
             print(f"{'':10s} unpatched HF 5.23 experts: encoder max |diff| "
                   f"{max(d['encoder_max_abs_diff_per_source']):.3g}, greedy equal "
                   f"{sum(d['greedy_ids_equal_per_source'])}/{len(d['greedy_ids_equal_per_source'])}")
+        rm = m["repetition_penalty_cases"]
+        print(f"{'':10s} repetition penalty cases: router(ref) {rm['min_router_margin_reference_paths']:.4g}, "
+              f"router(any) {rm['min_router_margin_any_beam_row']:.4g}, greedy logit "
+              f"{rm['min_greedy_logit_margin']:.4g}; below threshold: {r['rep_failures'] or 'none'}")
+        for src_text, greedy_text, beam_text in r["text_cases"]:
+            print(f"{'':10s} text {src_text!r}: greedy {greedy_text!r}, beam4 {beam_text!r}")
     if "tiny_mt" in report:
         r = report["tiny_mt"]
         print(f"tiny_mt    {r['verses']} verses, source lengths {min(r['src_lens'])}..{max(r['src_lens'])}, "

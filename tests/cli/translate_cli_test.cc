@@ -80,6 +80,45 @@ TEST(TranslateCli, EmbeddedTranslatorIsTheDefaultModel) {
   EXPECT_EQ(result.out, "En el principio Dios crió los cielos y la tierra.\nY lloró Jesús.\n");
 }
 
+// NLLB-MoE text in: "[eng_Latn] tokens </s>" from the fixture's tokenizer, spa_Latn forced first.
+TEST(TranslateCli, NllbLanguageTokensMatchTransformers) {
+  const testing::ScratchDir scratch;
+  const auto input = scratch / "en.txt";
+  const auto reference = fixture_json("nllb_moe", "reference.json");
+  std::string greedy, beams;
+  {
+    std::ofstream out(input);
+    size_t index = 0;
+    for (const auto& text_case : reference["text_cases"]) {
+      out << text_case["text"].get<std::string>() << "\n";
+      greedy += text_case["greedy"]["text"].get<std::string>() + "\n";
+      for (const auto& hypothesis : text_case["beam4"]["hypotheses"]) {
+        beams += std::to_string(index) + " ||| " + hypothesis["text"].get<std::string>() + " ||| ";
+      }
+      ++index;
+    }
+  }
+  const std::vector<std::string> common = {"translate", "-m", fixture_dir("nllb_moe").string(), "--src", "eng_Latn",
+                                           "--tgt", "spa_Latn", "--max-new-tokens", "20"};
+  const auto greedy_result = run_cli(common, {}, input.string());
+  ASSERT_EQ(greedy_result.exit_code, 0) << greedy_result.err;
+  EXPECT_EQ(greedy_result.out, greedy);
+
+  auto beam_args = common;
+  beam_args.insert(beam_args.end(), {"--beam", "4", "--n-best", "4", "--early-stopping", "true"});
+  const auto beam_result = run_cli(beam_args, {}, input.string());
+  ASSERT_EQ(beam_result.exit_code, 0) << beam_result.err;
+  std::string texts;  // the lines without their scores
+  std::istringstream lines(beam_result.out);
+  for (std::string line; std::getline(lines, line);) texts += line.substr(0, line.rfind(" ||| ") + 5);
+  EXPECT_EQ(texts, beams);
+
+  const auto unknown = run_cli({"translate", "-m", fixture_dir("nllb_moe").string(), "--src", "eng_Latn", "--tgt", "xx_Yyyy"},
+                               {}, input.string());
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("no language token 'xx_Yyyy'"), std::string::npos) << unknown.err;
+}
+
 // A line is translated and written while the input pipe is still open.
 TEST(TranslateCli, StreamsLinesFromAnOpenPipe) {
   int to_child[2], from_child[2];

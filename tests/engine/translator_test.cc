@@ -25,6 +25,7 @@ engine::TranslationOptions options_from(const nlohmann::json& kwargs) {
   options.length_penalty = kwargs.value("length_penalty", 1.0f);
   options.no_repeat_ngram_size = kwargs.value("no_repeat_ngram_size", 0);
   options.forced_bos_token_id = kwargs.value("forced_bos_token_id", -1);
+  options.sampling.repetition_penalty = kwargs.value("repetition_penalty", 1.0f);
   if (kwargs.contains("early_stopping")) {
     const auto& value = kwargs["early_stopping"];
     options.early_stopping = value.is_string()        ? engine::EarlyStopping::kNever
@@ -49,13 +50,25 @@ void expect_same_as_generate(const std::string& family, const std::string& label
   const double tolerance = testing::seq2seq_score_tolerance(model->config(), 20, 30.0);
   for (size_t s = 0; s < translations.size(); ++s) {
     const auto& source = reference["sources"][s];
-    const nlohmann::json expected =
-        label == "greedy" ? nlohmann::json::array({source["greedy"]}) : source["beams"][label]["hypotheses"];
+    const bool greedy = options.num_beams == 1;
+    const nlohmann::json expected = label == "greedy" ? nlohmann::json::array({source["greedy"]})
+                                    : greedy         ? nlohmann::json::array({source["greedy_cases"][label]})
+                                                     : source["beams"][label]["hypotheses"];
     ASSERT_EQ(translations[s].hypotheses.size(), expected.size()) << family << " " << label << " source " << s;
     for (size_t h = 0; h < expected.size(); ++h) {
       auto ids = testing::ids(expected[h]["ids"]);
       ids.erase(ids.begin());  // the decoder start token
-      EXPECT_EQ(translations[s].hypotheses[h].tokens, ids) << family << " " << label << " source " << s << " hypothesis " << h;
+      auto actual = translations[s].hypotheses[h].tokens;
+      // A greedy step whose top-2 logits are closer than the fixture's margin threshold (1e-2)
+      // could flip under fp32 reordering; only the steps before it are compared there.
+      if (greedy && expected[h]["min_logit_margin"].get<double>() < 1e-2) {
+        const auto step = expected[h]["min_logit_margin_step"].get<size_t>();
+        ids.resize(std::min(ids.size(), step));
+        actual.resize(std::min(actual.size(), step));
+        EXPECT_EQ(actual, ids) << family << " " << label << " source " << s << " (first " << step << " tokens)";
+        continue;
+      }
+      EXPECT_EQ(actual, ids) << family << " " << label << " source " << s << " hypothesis " << h;
       EXPECT_NEAR(translations[s].hypotheses[h].score, expected[h]["score"].get<double>(), tolerance)
           << family << " " << label << " source " << s << " hypothesis " << h;
     }
@@ -74,6 +87,12 @@ TEST_P(TranslatorTest, BeamSearchLengthPenaltyWithoutEarlyStoppingMatchesGenerat
 }
 TEST_P(TranslatorTest, BeamSearchNeverStoppingEarlyMatchesGenerate) {
   expect_same_as_generate(GetParam(), "beam4_lp0.6_early_never");
+}
+TEST_P(TranslatorTest, GreedyRepetitionPenaltyMatchesGenerate) {
+  expect_same_as_generate(GetParam(), "greedy_repetition_penalty1.3");
+}
+TEST_P(TranslatorTest, BeamSearchRepetitionPenaltyMatchesGenerate) {
+  expect_same_as_generate(GetParam(), "beam4_repetition_penalty1.3");
 }
 TEST_P(TranslatorTest, BeamSearchNoRepeatNgramMatchesGenerate) {
   expect_same_as_generate(GetParam(), "beam4_no_repeat_ngram2");
