@@ -183,12 +183,17 @@ std::vector<float> Model::forward(const layers::RowBatch& rows, layers::KvCache&
     ops::rms_norm(x.data(), n, hidden, block.post_attention_norm, c.rms_norm_eps, normed.data());
     // Speculative pre-gating: the next MoE layer's router on this layer's FFN input predicts its
     // experts, whose loads then overlap this layer's FFN. Only what is loaded depends on it.
+    std::vector<int> predicted;
     if (options_.pregate && l + 1 < blocks_.size() && blocks_[l + 1].moe) {
-      experts_->hint(static_cast<int>(l + 1), blocks_[l + 1].moe->predict_experts(normed.data(), n));
+      predicted = blocks_[l + 1].moe->predict_experts(normed.data(), n);
     }
+    const auto hint_next = [&] {
+      if (!predicted.empty()) experts_->hint(static_cast<int>(l + 1), predicted);
+    };
     if (block.moe) {
-      block.moe->forward(normed.data(), n, branch.data());
+      block.moe->forward(normed.data(), n, branch.data(), hint_next);
     } else {
+      hint_next();
       layers::swiglu_forward(block.dense, normed.data(), n, branch.data(), scratch_);
     }
     for (size_t i = 0; i < x.size(); ++i) x[i] += branch[i];

@@ -26,7 +26,7 @@ std::vector<int> MoeLayer::predict_experts(const float* x, int64_t n_rows) const
   return experts;
 }
 
-void MoeLayer::forward(const float* x, int64_t n_rows, float* out) {
+void MoeLayer::forward(const float* x, int64_t n_rows, float* out, const std::function<void()>& after_routing) {
   const int64_t hidden = config_.hidden_size;
   const int n_experts = config_.moe.n_experts;
   const int top_k = config_.moe.top_k;
@@ -41,6 +41,7 @@ void MoeLayer::forward(const float* x, int64_t n_rows, float* out) {
     if (groups.count(e) > 0) active.push_back(e);
   }
   experts_.will_use(layer_, active);
+  if (after_routing) after_routing();
 
   const auto n_assignments = static_cast<int64_t>(groups.assignments.size());
   permuted_x_.resize(static_cast<size_t>(n_assignments * hidden));

@@ -3,6 +3,7 @@
 // rule's flags and whether a (gated) shared expert exists.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -22,8 +23,10 @@ class MoeLayer {
   MoeLayer(const config::ModelConfig& config, int layer, ops::WeightMatrix router, ExpertStore& experts,
            std::optional<SharedExpert> shared);
 
-  // x: [n_rows, H] normalised hidden states; out: [n_rows, H].
-  void forward(const float* x, int64_t n_rows, float* out);
+  // x: [n_rows, H] normalised hidden states; out: [n_rows, H]. after_routing, when given, runs once
+  // this step's experts are chosen and announced to the store, before any expert computes (the
+  // model issues its pre-gating hint for the next layer there, so it cannot evict this layer's).
+  void forward(const float* x, int64_t n_rows, float* out, const std::function<void()>& after_routing = {});
 
   // The experts this layer's router would choose for x (any rows, e.g. the previous layer's
   // input: speculative pre-gating), in increasing id. Changes nothing.

@@ -134,6 +134,9 @@ OffloadingExpertStore::OffloadingExpertStore(std::vector<std::vector<SwigluWeigh
     previous_step_.emplace_back();
   }
   prediction_counts_.assign(experts_.size(), {0, 0, 0, 0});
+  while (first_moe_layer_ + 1 < static_cast<int>(experts_.size()) && experts_[static_cast<size_t>(first_moe_layer_)].empty()) {
+    ++first_moe_layer_;
+  }
   stats_.slot_bytes = slot_bytes_;
   stats_.n_slots = static_cast<int>(n_slots);
   for (int i = 0; i < std::max(1, options_.io_threads); ++i) workers_.emplace_back([this] { io_worker(); });
@@ -153,7 +156,7 @@ int OffloadingExpertStore::slot_of(int layer, int expert) const {
   return slot_index_[static_cast<size_t>(layer)][static_cast<size_t>(expert)];
 }
 
-int OffloadingExpertStore::take_slot(bool spare_needed) {
+int OffloadingExpertStore::take_slot(bool spare_needed, bool spare_recent) {
   int victim = -1;
   const auto better = [&](const Slot& a, const Slot& b) {
     switch (options_.policy) {
@@ -173,6 +176,7 @@ int OffloadingExpertStore::take_slot(bool spare_needed) {
     const Slot& slot = slots_[static_cast<size_t>(s)];
     if (slot.state == SlotState::kEmpty) return s;
     if (slot.state != SlotState::kReady || s == pinned_ || (spare_needed && slot.needed)) continue;
+    if (spare_recent && slot.last_token + 1 >= token_) continue;
     if (victim < 0 || better(slot, slots_[static_cast<size_t>(victim)])) victim = s;
   }
   if (victim >= 0) {
@@ -298,7 +302,7 @@ void OffloadingExpertStore::start_loads(int layer, std::span<const int> experts,
       continue;
     }
     if (budget <= 0) continue;
-    const int free_slot = take_slot(true);
+    const int free_slot = take_slot(true, prefetch);
     if (free_slot < 0) continue;
     assign(free_slot, layer, expert, prefetch);
     slots_[static_cast<size_t>(free_slot)].needed = !prefetch;
@@ -318,6 +322,7 @@ void OffloadingExpertStore::hint(int layer, std::span<const int> experts) {
 
 void OffloadingExpertStore::will_use(int layer, std::span<const int> experts) {
   std::lock_guard lock(mutex_);
+  if (layer == first_moe_layer_) ++token_;
   auto& counts = prediction_counts_[static_cast<size_t>(layer)];
   auto& predicted = predicted_[static_cast<size_t>(layer)];
   auto& previous = previous_step_[static_cast<size_t>(layer)];
@@ -351,7 +356,7 @@ const SwigluWeights& OffloadingExpertStore::acquire(int layer, int expert) {
     ready_.wait(lock, [&] { return slots_[static_cast<size_t>(s)].state != SlotState::kLoading; });
   } else {
     ++stats_.misses;
-    while ((s = take_slot(false)) < 0) ready_.wait(lock);
+    while ((s = take_slot(false, false)) < 0) ready_.wait(lock);
     assign(s, layer, expert, false);
     lock.unlock();
     load(s);
@@ -368,6 +373,7 @@ const SwigluWeights& OffloadingExpertStore::acquire(int layer, int expert) {
   slot.last_use = ++clock_;
   slot.prefetched_unused = false;
   slot.needed = false;
+  slot.last_token = token_;
   pinned_ = s;
   return slot.weights;
 }

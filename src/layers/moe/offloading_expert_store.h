@@ -105,6 +105,7 @@ class OffloadingExpertStore final : public ExpertStore {
     uint64_t last_use = 0, loaded_at = 0;
     bool prefetched_unused = false;
     bool needed = false;  // announced by will_use for this step and not acquired yet
+    uint64_t last_token = 0;  // token_ when last acquired
     SwigluWeights weights;
     std::string error;  // a failed load: the message acquire() throws
   };
@@ -114,8 +115,9 @@ class OffloadingExpertStore final : public ExpertStore {
 
   int slot_of(int layer, int expert) const;
   // A slot to load into: empty, else the policy's victim among ready, unpinned slots; -1 if none.
-  // Background loads never evict an expert the current step still needs.
-  int take_slot(bool spare_needed);
+  // Background loads never evict an expert the current step still needs; predictions also spare
+  // experts used by this token or the previous one (their reuse is likelier than a guess).
+  int take_slot(bool spare_needed, bool spare_recent);
   // Starts background loads of the experts that are not resident, keeping one slot free.
   void start_loads(int layer, std::span<const int> experts, bool prefetch);
   void assign(int slot, int layer, int expert, bool prefetch);
@@ -134,6 +136,8 @@ class OffloadingExpertStore final : public ExpertStore {
   std::vector<std::array<uint64_t, 4>> prediction_counts_;
   int pinned_ = -1;
   uint64_t clock_ = 0;
+  uint64_t token_ = 0;       // advanced when the first MoE layer announces its experts
+  int first_moe_layer_ = 0;
   ExpertCacheStats stats_;
   mutable std::mutex mutex_;
   std::condition_variable ready_;
