@@ -57,6 +57,7 @@ class Engine {
 
   size_t waiting() const;
   size_t running() const { return running_.size(); }
+  models::Model& model() { return model_; }
   const layers::KvCache& kv_cache() const { return cache_; }
   const StepStats& last_step() const { return last_step_; }
   uint64_t preemptions() const { return preemptions_; }

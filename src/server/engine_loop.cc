@@ -124,6 +124,7 @@ void EngineLoop::publish() {
   const auto& cache = engine_.kv_cache();
   snapshot.kv_blocks_total = cache.total_blocks();
   snapshot.kv_blocks_used = cache.total_blocks() - cache.free_blocks();
+  if (auto* offload = engine_.model().offloading_experts()) snapshot.expert_cache = offload->stats();
   std::lock_guard lock(mutex_);
   snapshot_ = snapshot;
 }

@@ -97,6 +97,25 @@ std::string Metrics::render(const EngineSnapshot& engine) const {
   render_scalar(out, "elephant_kv_cache_blocks_used", "gauge", "KV-cache blocks held by sequences.",
                 engine.kv_blocks_used);
   render_scalar(out, "elephant_kv_cache_blocks_total", "gauge", "KV-cache blocks in the pool.", engine.kv_blocks_total);
+  if (engine.expert_cache) {
+    const auto& cache = *engine.expert_cache;
+    out +=
+        "# HELP elephant_expert_cache_acquires_total Routed-expert uses by how the cache served them "
+        "(hit: resident, late_prefetch: still loading, miss: loaded on demand).\n"
+        "# TYPE elephant_expert_cache_acquires_total counter\n";
+    out += fmt::format("elephant_expert_cache_acquires_total{{result=\"hit\"}} {}\n", cache.hits);
+    out += fmt::format("elephant_expert_cache_acquires_total{{result=\"late_prefetch\"}} {}\n", cache.late_prefetches);
+    out += fmt::format("elephant_expert_cache_acquires_total{{result=\"miss\"}} {}\n", cache.misses);
+    render_scalar(out, "elephant_expert_cache_loaded_bytes_total", "counter", "Expert bytes read from the checkpoint files.",
+                  static_cast<int64_t>(cache.bytes_loaded));
+    render_scalar(out, "elephant_expert_cache_wasted_prefetches_total", "counter",
+                  "Prefetched experts evicted before any use.", static_cast<int64_t>(cache.wasted_prefetches));
+    out += fmt::format(
+        "# HELP elephant_expert_cache_stall_seconds_total Time steps waited for expert bytes.\n"
+        "# TYPE elephant_expert_cache_stall_seconds_total counter\nelephant_expert_cache_stall_seconds_total {}\n",
+        cache.stall_seconds);
+    render_scalar(out, "elephant_expert_cache_slots", "gauge", "Experts the cache holds at once.", cache.n_slots);
+  }
   time_to_first_token_seconds.render(out, "elephant_time_to_first_token_seconds",
                                      "Submission to first generated token, queueing included.");
   inter_token_latency_seconds.render(out, "elephant_inter_token_latency_seconds",

@@ -7,10 +7,13 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "layers/moe/offloading_expert_store.h"
 
 namespace elephant::server {
 
@@ -22,6 +25,8 @@ struct EngineSnapshot {
   int64_t step_sequences = 0;  // sequences with rows in the last step
   int64_t kv_blocks_used = 0;
   int64_t kv_blocks_total = 0;
+  // Expert offload counters (docs/offload.md); absent when every expert is resident.
+  std::optional<layers::ExpertCacheStats> expert_cache;
 };
 
 // A Prometheus histogram: cumulative buckets by upper bound, plus sum and count.

@@ -120,6 +120,28 @@ TEST(ServerCli, ServesWithAnApiKeyAndExitsZeroOnSigterm) {
   EXPECT_NE(serve.err().find("elephant serve: stopped"), std::string::npos) << serve.err();
 }
 
+// With expert offload the output is unchanged and /metrics reports the cache.
+TEST(ServerCli, ExpertCacheCountersInMetrics) {
+  ServeProcess serve({"serve", "-m", fixture(), "--port", "0", "--quiet", "--threads", "1", "--expert-cache", "25%",
+                      "--pregate"});
+  const int port = serve.wait_for_port();
+  ASSERT_GT(port, 0) << serve.err();
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(60, 0);
+  const Json& plain = testing::reference_case("plain");
+  const Json body = {{"prompt", plain["prompt"]}, {"max_tokens", 12}, {"temperature", 0}};
+  auto completion = client.Post("/v1/completions", body.dump(), "application/json");
+  ASSERT_EQ(completion->status, 200) << completion->body;
+  EXPECT_EQ(Json::parse(completion->body)["choices"][0]["text"], plain["text"]);
+  const auto metrics = client.Get("/metrics");
+  ASSERT_EQ(metrics->status, 200);
+  for (const char* line : {"elephant_expert_cache_acquires_total{result=\"hit\"} ",
+                           "elephant_expert_cache_loaded_bytes_total ", "elephant_expert_cache_slots "}) {
+    EXPECT_NE(metrics->body.find(line), std::string::npos) << line << " missing from\n" << metrics->body;
+  }
+  EXPECT_EQ(serve.stop(SIGTERM), 0) << serve.err();
+}
+
 TEST(ServerCli, SigintWhileIdleExitsZero) {
   ServeProcess serve({"serve", "-m", fixture(), "--port", "0", "--quiet", "--grace-seconds", "1"});
   ASSERT_GT(serve.wait_for_port(), 0) << serve.err();
