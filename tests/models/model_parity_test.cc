@@ -14,10 +14,14 @@
 #include "models/model.h"
 #include "ops/ops.h"
 #include "support/fixtures.h"
+#include "support/model_runs.h"
 #include "support/tolerance.h"
 
 namespace elephant {
 namespace {
+
+using testing::all_position_logits;
+using testing::greedy;
 
 using testing::fixture_dir;
 using testing::fixture_json;
@@ -47,20 +51,6 @@ int64_t longest_reduction(const config::ModelConfig& c) {
                    int64_t{c.dense_ffn}, int64_t{c.moe.shared_expert_ffn}, int64_t{c.max_positions}});
 }
 int64_t reduction_depth(const config::ModelConfig& c) { return 4 * int64_t{c.n_layers} + 1; }
-
-std::vector<float> all_position_logits(models::Model& model, const std::vector<int32_t>& prompt) {
-  auto cache = model.make_kv_cache();
-  layers::RowBatch rows;
-  for (size_t i = 0; i < prompt.size(); ++i) rows.add(prompt[i], static_cast<int32_t>(i), 0);
-  return model.forward(rows, cache);
-}
-
-std::vector<int32_t> greedy(models::Model& model, const std::vector<int32_t>& prompt, int n_tokens) {
-  engine::GenerateOptions options;
-  options.max_new_tokens = n_tokens;
-  options.stop_on_eos = false;
-  return engine::generate(model, prompt, options).tokens;
-}
 
 class ModelParityTest : public ::testing::TestWithParam<ParityCase> {
  protected:

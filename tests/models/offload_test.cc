@@ -10,9 +10,13 @@
 #include "format/scratch_checkpoint.h"
 #include "models/model.h"
 #include "support/fixtures.h"
+#include "support/model_runs.h"
 
 namespace elephant {
 namespace {
+
+using testing::all_position_logits;
+using testing::greedy;
 
 using layers::CachePolicy;
 using testing::fixture_dir;
@@ -46,20 +50,6 @@ models::ModelOptions one_expert_per_layer(const std::filesystem::path& dir, cons
   options.pregate = c.pregate;
   EXPECT_GT(moe_layers, 0);
   return options;
-}
-
-std::vector<float> all_position_logits(models::Model& model, const std::vector<int32_t>& prompt) {
-  auto cache = model.make_kv_cache();
-  layers::RowBatch rows;
-  for (size_t i = 0; i < prompt.size(); ++i) rows.add(prompt[i], static_cast<int32_t>(i), 0);
-  return model.forward(rows, cache);
-}
-
-std::vector<int32_t> greedy(models::Model& model, const std::vector<int32_t>& prompt, int n) {
-  engine::GenerateOptions options;
-  options.max_new_tokens = n;
-  options.stop_on_eos = false;
-  return engine::generate(model, prompt, options).tokens;
 }
 
 void expect_identical_to_resident(const std::filesystem::path& dir, const std::vector<int32_t>& prompt) {

@@ -27,10 +27,13 @@
 #include "models/model.h"
 #include "ops/ops.h"
 #include "support/fixtures.h"
+#include "support/model_runs.h"
 #include "support/tolerance.h"
 
 namespace elephant {
 namespace {
+
+using testing::all_position_logits;
 
 using testing::fixture_dir;
 using testing::fixture_json;
@@ -76,13 +79,6 @@ const std::filesystem::path& quantized_dir(const std::string& family, const Quan
   }
   static std::map<std::string, std::filesystem::path> paths;
   return paths[key] = *dir / "model";
-}
-
-std::vector<float> all_position_logits(models::Model& model, const std::vector<int32_t>& prompt) {
-  auto cache = model.make_kv_cache();
-  layers::RowBatch rows;
-  for (size_t i = 0; i < prompt.size(); ++i) rows.add(prompt[i], static_cast<int32_t>(i), 0);
-  return model.forward(rows, cache);
 }
 
 // Mean KL(reference || quantized) over positions (nats) and the fraction of equal argmaxes.
