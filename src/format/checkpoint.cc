@@ -124,6 +124,12 @@ Checkpoint::FileRegion Checkpoint::locate(std::span<const std::byte> bytes) cons
        "write it to disk first, e.g. with `elephant quantize --random-model`)", directory_.string());
 }
 
+void Checkpoint::warn_unused_tensors(const std::string& model_type) const {
+  for (const auto& unused : unused_tensor_names()) {
+    warn(fmt::format("{}: tensor '{}' is not used by the {} model; ignored", directory_.string(), unused, model_type));
+  }
+}
+
 std::vector<std::string> Checkpoint::unused_tensor_names() const {
   std::lock_guard lock(used_mutex_);
   std::vector<std::string> unused;

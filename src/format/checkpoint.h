@@ -41,6 +41,8 @@ class Checkpoint {
 
   const std::map<std::string, const TensorView*>& tensors() const { return tensors_; }
   std::vector<std::string> unused_tensor_names() const;
+  // Warns about every tensor no layer of the `model_type` model read (a family mismatch shows up).
+  void warn_unused_tensors(const std::string& model_type) const;
 
   // Where `bytes` (a span of a tensor view) lie on disk: for reading them again with direct I/O
   // (expert offload). Throws Error when they are not inside one of the checkpoint's files (random

@@ -35,10 +35,7 @@ std::unique_ptr<Model> Model::from_checkpoint(std::unique_ptr<format::Checkpoint
   if (options.experts_per_token) config::set_experts_per_token(model->config_, *options.experts_per_token);
   if (options.context_length < 0) fail("--context {}: expected a positive number of tokens", options.context_length);
   model->load_weights();
-  for (const auto& unused : model->checkpoint_->unused_tensor_names()) {
-    warn(fmt::format("{}: tensor '{}' is not used by the {} model; ignored", model->checkpoint_->directory().string(),
-                     unused, model->config_.model_type));
-  }
+  model->checkpoint_->warn_unused_tensors(model->config_.model_type);
   return model;
 }
 

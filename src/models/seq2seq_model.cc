@@ -66,10 +66,7 @@ std::unique_ptr<Seq2SeqModel> Seq2SeqModel::load(const std::filesystem::path& di
   model->checkpoint_ = format::Checkpoint::open(directory);
   model->config_ = config::parse_seq2seq_config(model->checkpoint_->config(), model->checkpoint_->config_path());
   model->load_weights();
-  for (const auto& unused : model->checkpoint_->unused_tensor_names()) {
-    warn(fmt::format("{}: tensor '{}' is not used by the {} model; ignored", directory.string(), unused,
-                     model->config_.model_type));
-  }
+  model->checkpoint_->warn_unused_tensors(model->config_.model_type);
   return model;
 }
 

@@ -58,21 +58,7 @@ void MoeLayer::forward(const float* x, int64_t n_rows, float* out, const std::fu
                    permuted_y_.data() + begin * hidden, scratch_);
   }
 
-  // Sum each row's k expert outputs in increasing expert id, as the reference's index_add_ does.
-  std::vector<int> slot_order(static_cast<size_t>(top_k));
-  for (int64_t r = 0; r < n_rows; ++r) {
-    for (int j = 0; j < top_k; ++j) slot_order[static_cast<size_t>(j)] = j;
-    const int32_t* row_experts = routing.experts.data() + r * top_k;
-    std::sort(slot_order.begin(), slot_order.end(), [&](int a, int b) { return row_experts[a] < row_experts[b]; });
-    float* dst = out + r * hidden;
-    std::fill_n(dst, hidden, 0.0f);
-    for (int j : slot_order) {
-      const int64_t assignment = r * top_k + j;
-      const float weight = routing.weights[static_cast<size_t>(assignment)];
-      const float* y = permuted_y_.data() + groups.position_of[static_cast<size_t>(assignment)] * hidden;
-      for (int64_t i = 0; i < hidden; ++i) dst[i] += y[i] * weight;
-    }
-  }
+  moe_unpermute(routing, groups, permuted_y_.data(), hidden, 1.0f, -1, out);
 
   if (shared_) {
     std::vector<float> shared_out(static_cast<size_t>(n_rows * hidden));

@@ -20,4 +20,11 @@ struct ExpertGroups {
 
 ExpertGroups moe_permute(const Routing& routing, int n_experts);
 
+// The inverse: out[r] = Σ_j permuted_y[position of (r, j)] × scale × weight(r, j), summed over the
+// row's k experts in increasing expert id (the order of the reference's index_add_). Assignments
+// to skip_expert (a capacity-dropped token's sentinel id; -1: none) contribute nothing.
+// permuted_y: [n_rows * k, hidden] in grouped order; out: [n_rows, hidden].
+void moe_unpermute(const Routing& routing, const ExpertGroups& groups, const float* permuted_y, int64_t hidden,
+                   float scale, int32_t skip_expert, float* out);
+
 }  // namespace elephant::layers

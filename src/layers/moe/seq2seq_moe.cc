@@ -45,22 +45,7 @@ void Seq2SeqMoeLayer::forward(const float* x, int64_t n_rows, std::span<const in
                      permuted_y_.data() + begin * hidden, scratch_);
   }
 
-  std::vector<int> slot_order(static_cast<size_t>(top_k));
-  const float scale = config_.expert_output_scale;
-  for (int64_t r = 0; r < n_rows; ++r) {
-    for (int j = 0; j < top_k; ++j) slot_order[static_cast<size_t>(j)] = j;
-    const int32_t* row_experts = routing.experts.data() + r * top_k;
-    std::sort(slot_order.begin(), slot_order.end(), [&](int a, int b) { return row_experts[a] < row_experts[b]; });
-    float* dst = out + r * hidden;
-    std::fill_n(dst, hidden, 0.0f);
-    for (int j : slot_order) {
-      const int64_t assignment = r * top_k + j;
-      if (row_experts[j] == n_experts) continue;
-      const float weight = routing.weights[static_cast<size_t>(assignment)];
-      const float* y = permuted_y_.data() + groups.position_of[static_cast<size_t>(assignment)] * hidden;
-      for (int64_t i = 0; i < hidden; ++i) dst[i] += y[i] * scale * weight;
-    }
-  }
+  moe_unpermute(routing, groups, permuted_y_.data(), hidden, config_.expert_output_scale, n_experts, out);
 }
 
 }  // namespace elephant::layers
