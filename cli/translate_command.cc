@@ -292,7 +292,8 @@ void run(TranslateFlags& flags) {
   const auto start = std::chrono::steady_clock::now();
   LineQueue queue(std::cin);
   while (true) {
-    const std::vector<std::string> lines = queue.take(static_cast<size_t>(std::max(1, flags.max_batch_tokens)));
+    // A few batches' worth at a time: enough to sort by length, little enough to keep output flowing.
+    const std::vector<std::string> lines = queue.take(4 * static_cast<size_t>(flags.max_batch_sentences));
     if (lines.empty()) break;
     translator.translate(lines);
   }
