@@ -73,6 +73,10 @@ void check_launch(const char* kernel, const char* file, int line) {
   if (status != cudaSuccess) fail("CUDA: launching {} failed at {}:{}: {}", kernel, file, line, error_text(status));
 }
 
+void require(bool ok, const char* condition, const char* file, int line) {
+  if (!ok) fail("CUDA: invalid arguments at {}:{}: expected {}", file, line, condition);
+}
+
 void fail_buffer_overflow(size_t capacity, size_t requested, size_t element_size) {
   fail("CUDA: copying {} elements of {} bytes into a device buffer of {} elements", requested, element_size, capacity);
 }

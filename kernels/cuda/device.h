@@ -42,8 +42,12 @@ void check(cudaError_t status, const char* expr, const char* file, int line);
 // After a kernel launch: launch-configuration errors surface here, not at the next call.
 void check_launch(const char* kernel, const char* file, int line);
 
+// A launcher's precondition on its arguments (checked on the host, before any launch).
+void require(bool ok, const char* condition, const char* file, int line);
+
 #define ELEPHANT_CUDA_CHECK(expr) ::elephant::cuda::check((expr), #expr, __FILE__, __LINE__)
 #define ELEPHANT_CUDA_CHECK_LAUNCH(kernel) ::elephant::cuda::check_launch(kernel, __FILE__, __LINE__)
+#define ELEPHANT_CUDA_REQUIRE(ok, condition) ::elephant::cuda::require((ok), condition, __FILE__, __LINE__)
 
 // Owning device allocation of n elements of T (uninitialised). Move-only.
 template <typename T>

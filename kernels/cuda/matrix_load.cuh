@@ -10,6 +10,7 @@
 
 #include "kernels/cuda/int_convert.h"
 #include "kernels/cuda/matrix_view.h"
+#include "kernels/cuda/warp.cuh"
 
 namespace elephant::cuda {
 
@@ -103,12 +104,6 @@ __device__ __forceinline__ float value_before_row_scale(const MatrixView& m, int
 template <DeviceFormat F>
 __device__ __forceinline__ float value_at(const MatrixView& m, int row, int col) {
   return value_before_row_scale<F>(m, row, col) * row_scale<F>(m, row);
-}
-
-__device__ __forceinline__ float warp_sum(float value) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
-  return value;
 }
 
 __device__ __forceinline__ float silu_times(float gate, float up) { return gate / (1.0f + expf(-gate)) * up; }
