@@ -26,6 +26,7 @@ class Attention {
   // x: [n_rows, H] normalised hidden states; out: [n_rows, H]. Writes this layer's K/V of every
   // row into the cache before attending, so rows of one sequence in one batch see each other.
   void forward(const float* x, const RowBatch& rows, KvCache& cache, float* out) const;
+  const AttentionWeights& weights() const { return weights_; }
 
  private:
   const config::ModelConfig& config_;

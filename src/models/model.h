@@ -61,7 +61,7 @@ class Model {
   std::vector<float> forward(const layers::RowBatch& rows, layers::KvCache& cache,
                              std::span<const uint8_t> logits_rows = {});
 
- private:
+  // The loaded weights, read-only, for other backends (the CUDA model uploads them from here).
   struct Block {
     std::vector<float> input_norm;      // [H]
     std::vector<float> post_attention_norm;  // [H]
@@ -69,6 +69,12 @@ class Model {
     std::unique_ptr<layers::MoeLayer> moe;  // null for dense layers
     layers::SwigluWeights dense;
   };
+  const std::vector<Block>& blocks() const { return blocks_; }
+  const ops::WeightMatrix& embedding() const { return embedding_; }
+  const ops::WeightMatrix& lm_head() const { return lm_head_; }
+  const std::vector<float>& final_norm() const { return final_norm_; }
+
+ private:
 
   Model() = default;
   void load_weights();

@@ -15,6 +15,7 @@
 #include "ops/ops.h"
 #include "support/fixtures.h"
 #include "support/model_runs.h"
+#include "support/decoder_tolerance.h"
 #include "support/tolerance.h"
 
 namespace elephant {
@@ -43,15 +44,6 @@ std::vector<ParityCase> parity_cases() {
   return cases;
 }
 
-// The longest reduction in these models (hidden, q projection, expert/dense width, sequence) and
-// the number of reductions a logit passes through (4 per layer: attention in/out, FFN in/out; +1
-// for the LM head).
-int64_t longest_reduction(const config::ModelConfig& c) {
-  return std::max({int64_t{c.hidden_size}, int64_t{c.n_heads} * c.head_dim, int64_t{c.moe.expert_ffn},
-                   int64_t{c.dense_ffn}, int64_t{c.moe.shared_expert_ffn}, int64_t{c.max_positions}});
-}
-int64_t reduction_depth(const config::ModelConfig& c) { return 4 * int64_t{c.n_layers} + 1; }
-
 class ModelParityTest : public ::testing::TestWithParam<ParityCase> {
  protected:
   void SetUp() override { ops::select_kernels(GetParam().kernels); }
@@ -65,8 +57,7 @@ TEST_P(ModelParityTest, AllPositionLogitsMatchTransformersFp32) {
   const auto expected = format::read_npy_f32(fixture_dir(family) / "logits.npy");
   const auto actual = all_position_logits(*model, prompt);
   const auto& c = model->config();
-  const double tolerance = testing::reduction_tolerance(testing::kEpsF32, longest_reduction(c), reduction_depth(c),
-                                                        testing::max_abs(expected.values));
+  const double tolerance = testing::decoder_logit_tolerance(c, testing::max_abs(expected.values));
   testing::expect_close(expected.values, actual, tolerance, family + " fp32 logits");
 }
 
@@ -88,15 +79,14 @@ TEST_P(ModelParityTest, Bf16WeightsMatchTransformers) {
   // Against transformers run on the same bf16-rounded weights in fp32: only fp32 rounding differs.
   const auto same_weights = format::read_npy_f32(fixture_dir(family) / "bf16" / "logits.npy");
   testing::expect_close(same_weights.values, actual,
-                        testing::reduction_tolerance(testing::kEpsF32, longest_reduction(c), reduction_depth(c),
-                                                     testing::max_abs(same_weights.values)),
+                        testing::decoder_logit_tolerance(c, testing::max_abs(same_weights.values)),
                         family + " bf16 weights vs transformers on the same weights");
 
   // Against the fp32 model: every weight carries a relative rounding error up to eps_bf16 / 2,
   // and each of the `depth` reductions passes its share on.
   const auto fp32 = format::read_npy_f32(fixture_dir(family) / "logits.npy");
   testing::expect_close(fp32.values, actual,
-                        0.5 * testing::kEpsBF16 * static_cast<double>(reduction_depth(c)) * testing::max_abs(fp32.values),
+                        0.5 * testing::kEpsBF16 * static_cast<double>(testing::decoder_reduction_depth(c)) * testing::max_abs(fp32.values),
                         family + " bf16 weights vs fp32 model");
 
   const auto expected_greedy = testing::ids(fixture_json(family, "bf16/greedy.json")["greedy_ids"]);
@@ -139,8 +129,7 @@ TEST_P(ModelParityTest, PromptsBatchedTogetherGiveTheSameLogitsAsAlone) {
     const auto expected = format::read_npy_f32(fixture_dir(family) / fmt::format("logits_other_{}.npy", s - 1));
     const auto& c = model->config();
     testing::expect_close(expected.values, alone,
-                          testing::reduction_tolerance(testing::kEpsF32, longest_reduction(c), reduction_depth(c),
-                                                       testing::max_abs(expected.values)),
+                          testing::decoder_logit_tolerance(c, testing::max_abs(expected.values)),
                           fmt::format("{} other prompt {}", family, s - 1));
   }
 }

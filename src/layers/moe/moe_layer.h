@@ -32,6 +32,8 @@ class MoeLayer {
   // input: speculative pre-gating), in increasing id. Changes nothing.
   std::vector<int> predict_experts(const float* x, int64_t n_rows) const;
   int layer() const { return layer_; }
+  const ops::WeightMatrix& router() const { return router_; }
+  const std::optional<SharedExpert>& shared() const { return shared_; }
 
  private:
   const config::ModelConfig& config_;

@@ -1,0 +1,348 @@
+#include "cuda/device_model.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "kernels/cuda/model_kernels.h"
+#include "kernels/cuda/norm.h"
+#include "kernels/cuda/rope.h"
+#include "kernels/cuda/sampling.h"
+
+namespace elephant::cuda {
+
+// A dense matrix as a one-expert group, so dense layers reuse the grouped fused-dequant kernels.
+struct DeviceModel::Linear {
+  DeviceMatrix matrix;
+  DeviceBuffer<MatrixView> view;  // [1]
+};
+
+struct DeviceModel::Block {
+  DeviceBuffer<float> input_norm;
+  DeviceBuffer<float> post_attention_norm;
+  std::unique_ptr<Linear> q, k, v, o;
+  DeviceBuffer<float> q_bias, k_bias, v_bias, q_norm, k_norm;
+  int sliding_window = 0;
+  std::unique_ptr<DeviceMoeFfn> moe;  // null for dense layers
+  std::unique_ptr<Linear> shared_gate, shared_up, shared_down, shared_gate_logit;
+  std::unique_ptr<Linear> dense_gate, dense_up, dense_down;
+};
+
+namespace {
+
+constexpr int kDefaultMaxContext = 4096;
+
+template <typename T>
+void upload_async(DeviceBuffer<T>& buffer, const T* host, size_t n, cudaStream_t stream) {
+  if (n > buffer.size()) fail_buffer_overflow(buffer.size(), n, sizeof(T));
+  if (n > 0) ELEPHANT_CUDA_CHECK(cudaMemcpyAsync(buffer.data(), host, n * sizeof(T), cudaMemcpyHostToDevice, stream));
+}
+
+DeviceBuffer<float> upload_vector(const std::vector<float>& values, size_t& bytes) {
+  bytes += values.size() * sizeof(float);
+  return to_device(values);
+}
+
+}  // namespace
+
+DeviceModel::DeviceModel(models::Model& model, const DeviceModelOptions& options)
+    : config_(model.config()), options_(options) {
+  const Availability availability = probe();
+  if (!availability.usable) fail("CUDA: {}", availability.reason);
+  device_ = availability.devices[0];
+  if (model.offloading_experts() != nullptr) {
+    fail("CUDA: the model was loaded with --expert-cache; the CUDA backend needs every expert resident");
+  }
+  const config::ModelConfig& c = config_;
+  if (options.max_sequences < 1 || options.max_batch_rows < 1) {
+    fail("CUDA: max_sequences ({}) and max_batch_rows ({}) must be at least 1", options.max_sequences,
+         options.max_batch_rows);
+  }
+  context_length_ = options.context_length > 0 ? options.context_length : std::min(c.max_positions, kDefaultMaxContext);
+  ELEPHANT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+
+  const auto upload_linear = [this](const kernels::WeightMatrix& w, const std::string& what) {
+    auto linear = std::make_unique<Linear>();
+    linear->matrix = DeviceMatrix::upload(pack_for_device(w, what));
+    linear->view = to_device(std::vector<MatrixView>{linear->matrix.view()});
+    weight_bytes_ += linear->matrix.bytes();
+    return linear;
+  };
+  embedding_ = DeviceMatrix::upload(pack_for_device(model.embedding(), "model.embed_tokens.weight"));
+  weight_bytes_ += embedding_.bytes();
+  lm_head_ = upload_linear(model.lm_head(), "lm_head.weight");
+  final_norm_ = upload_vector(model.final_norm(), weight_bytes_);
+
+  const int64_t rows = options.max_batch_rows;
+  const int64_t hidden = c.hidden_size;
+  const int64_t q_dim = int64_t{c.n_heads} * c.head_dim;
+  const int64_t kv_dim = int64_t{c.n_kv_heads} * c.head_dim;
+  int64_t widest_ffn = 1;
+  for (size_t l = 0; l < model.blocks().size(); ++l) {
+    const models::Model::Block& source = model.blocks()[l];
+    const std::string prefix = fmt::format("model.layers.{}.", l);
+    Block block;
+    block.input_norm = upload_vector(source.input_norm, weight_bytes_);
+    block.post_attention_norm = upload_vector(source.post_attention_norm, weight_bytes_);
+    const layers::AttentionWeights& attention = source.attention->weights();
+    block.q = upload_linear(attention.q, prefix + "self_attn.q_proj.weight");
+    block.k = upload_linear(attention.k, prefix + "self_attn.k_proj.weight");
+    block.v = upload_linear(attention.v, prefix + "self_attn.v_proj.weight");
+    block.o = upload_linear(attention.o, prefix + "self_attn.o_proj.weight");
+    block.q_bias = upload_vector(attention.q_bias, weight_bytes_);
+    block.k_bias = upload_vector(attention.k_bias, weight_bytes_);
+    block.v_bias = upload_vector(attention.v_bias, weight_bytes_);
+    block.q_norm = upload_vector(attention.q_norm, weight_bytes_);
+    block.k_norm = upload_vector(attention.k_norm, weight_bytes_);
+    block.sliding_window = c.layers[l].sliding_window;
+    if (source.moe) {
+      std::vector<ExpertWeights> experts;
+      for (int e = 0; e < c.moe.n_experts; ++e) {
+        const layers::SwigluWeights& w = model.experts().acquire(static_cast<int>(l), e);
+        experts.push_back({w.gate, w.up, w.down});
+      }
+      block.moe = std::make_unique<DeviceMoeFfn>(source.moe->router(), experts, c.moe.top_k,
+                                                 c.moe.router.renormalize_top_k, rows, prefix + "mlp");
+      weight_bytes_ += block.moe->weight_bytes();
+      if (const auto& shared = source.moe->shared()) {
+        block.shared_gate = upload_linear(shared->mlp.gate, prefix + "shared expert gate");
+        block.shared_up = upload_linear(shared->mlp.up, prefix + "shared expert up");
+        block.shared_down = upload_linear(shared->mlp.down, prefix + "shared expert down");
+        if (shared->gate) block.shared_gate_logit = upload_linear(*shared->gate, prefix + "shared expert gate logit");
+        widest_ffn = std::max(widest_ffn, shared->mlp.gate.rows);
+      }
+    } else {
+      block.dense_gate = upload_linear(source.dense.gate, prefix + "mlp.gate_proj.weight");
+      block.dense_up = upload_linear(source.dense.up, prefix + "mlp.up_proj.weight");
+      block.dense_down = upload_linear(source.dense.down, prefix + "mlp.down_proj.weight");
+      widest_ffn = std::max(widest_ffn, source.dense.gate.rows);
+    }
+    blocks_.push_back(std::move(block));
+  }
+
+  attention_shape_.n_heads = c.n_heads;
+  attention_shape_.n_kv_heads = c.n_kv_heads;
+  attention_shape_.head_dim = c.head_dim;
+  attention_shape_.max_length = context_length_;
+  const size_t cache_floats = static_cast<size_t>(options.max_sequences) * static_cast<size_t>(kv_dim) *
+                              static_cast<size_t>(context_length_);
+  for (size_t l = 0; l < blocks_.size(); ++l) {
+    k_cache_.emplace_back(cache_floats);
+    v_cache_.emplace_back(cache_floats);
+  }
+
+  const auto floats = [rows](int64_t width) { return static_cast<size_t>(rows * width); };
+  tokens_ = DeviceBuffer<int32_t>(static_cast<size_t>(rows));
+  positions_ = DeviceBuffer<int32_t>(static_cast<size_t>(rows));
+  slots_ = DeviceBuffer<int32_t>(static_cast<size_t>(rows));
+  selected_ = DeviceBuffer<int32_t>(static_cast<size_t>(rows));
+  dense_offsets_ = DeviceBuffer<int32_t>(2);
+  tiles_ = DeviceBuffer<int32_t>(static_cast<size_t>(expert_gemm_tile_capacity(rows, 1)));
+  sequence_slots_ = DeviceBuffer<int32_t>(static_cast<size_t>(rows));
+  sequence_lengths_ = DeviceBuffer<int32_t>(static_cast<size_t>(rows));
+  sequence_rows_ = DeviceBuffer<int32_t>(static_cast<size_t>(rows) + 1);
+  x_ = DeviceBuffer<float>(floats(hidden));
+  normed_ = DeviceBuffer<float>(floats(hidden));
+  branch_ = DeviceBuffer<float>(floats(hidden));
+  shared_out_ = DeviceBuffer<float>(floats(hidden));
+  final_rows_ = DeviceBuffer<float>(floats(hidden));
+  q_ = DeviceBuffer<float>(floats(q_dim));
+  context_ = DeviceBuffer<float>(floats(q_dim));
+  k_ = DeviceBuffer<float>(floats(kv_dim));
+  v_ = DeviceBuffer<float>(floats(kv_dim));
+  ffn_ = DeviceBuffer<float>(floats(widest_ffn));
+  gate_logit_ = DeviceBuffer<float>(static_cast<size_t>(rows));
+  next_tokens_ = DeviceBuffer<int32_t>(static_cast<size_t>(rows));
+}
+
+DeviceModel::~DeviceModel() {
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+}
+
+void DeviceModel::matmul(const float* x, int64_t n_rows, const Linear& a, const Linear* up, float* y) {
+  const MatrixView& view = a.matrix.view();
+  ExpertMatmul m;
+  m.x = x;
+  m.x_stride = view.cols;
+  m.offsets = dense_offsets_.data();
+  m.n_experts = 1;
+  m.max_slots = n_rows;
+  m.a_views = a.view.data();
+  m.b_views = up != nullptr ? up->view.data() : nullptr;
+  m.format = a.matrix.format();
+  m.out_features = view.rows;
+  m.in_features = view.cols;
+  m.y = y;
+  m.y_stride = view.rows;
+  if (n_rows <= kGemvMaxSlots) {
+    launch_expert_gemv(m, stream_);
+  } else {
+    launch_expert_gemm_tiled(m, tiles_.data(), stream_);
+  }
+}
+
+void DeviceModel::attention(const Block& block, int layer, int64_t n_rows) {
+  const config::ModelConfig& c = config_;
+  const int64_t q_dim = int64_t{c.n_heads} * c.head_dim;
+  const int64_t kv_dim = int64_t{c.n_kv_heads} * c.head_dim;
+  matmul(normed_.data(), n_rows, *block.q, nullptr, q_.data());
+  matmul(normed_.data(), n_rows, *block.k, nullptr, k_.data());
+  matmul(normed_.data(), n_rows, *block.v, nullptr, v_.data());
+  if (block.q_bias.size() > 0) {
+    add_bias(q_.data(), block.q_bias.data(), n_rows, q_dim, stream_);
+    add_bias(k_.data(), block.k_bias.data(), n_rows, kv_dim, stream_);
+    add_bias(v_.data(), block.v_bias.data(), n_rows, kv_dim, stream_);
+  }
+  if (c.clip_qkv > 0.0f) {
+    clamp_in_place(q_.data(), n_rows * q_dim, c.clip_qkv, stream_);
+    clamp_in_place(k_.data(), n_rows * kv_dim, c.clip_qkv, stream_);
+    clamp_in_place(v_.data(), n_rows * kv_dim, c.clip_qkv, stream_);
+  }
+  if (c.qk_norm == config::QkNorm::kPerHead) {
+    rms_norm(q_.data(), block.q_norm.data(), q_.data(), n_rows * c.n_heads, c.head_dim, c.rms_norm_eps, stream_);
+    rms_norm(k_.data(), block.k_norm.data(), k_.data(), n_rows * c.n_kv_heads, c.head_dim, c.rms_norm_eps, stream_);
+  } else if (c.qk_norm == config::QkNorm::kWholeProjection) {
+    rms_norm(q_.data(), block.q_norm.data(), q_.data(), n_rows, q_dim, c.rms_norm_eps, stream_);
+    rms_norm(k_.data(), block.k_norm.data(), k_.data(), n_rows, kv_dim, c.rms_norm_eps, stream_);
+  }
+  rope(q_.data(), n_rows, c.n_heads, c.head_dim, positions_.data(), c.rope_theta, stream_);
+  rope(k_.data(), n_rows, c.n_kv_heads, c.head_dim, positions_.data(), c.rope_theta, stream_);
+  float* k_cache = k_cache_[static_cast<size_t>(layer)].data();
+  float* v_cache = v_cache_[static_cast<size_t>(layer)].data();
+  store_kv(k_.data(), slots_.data(), positions_.data(), n_rows, c.n_kv_heads, c.head_dim, context_length_, k_cache, stream_);
+  store_kv(v_.data(), slots_.data(), positions_.data(), n_rows, c.n_kv_heads, c.head_dim, context_length_, v_cache, stream_);
+
+  AttentionShape shape = attention_shape_;
+  shape.sliding_window = block.sliding_window;
+  if (n_sequences_ == n_rows) {
+    const DecodeSplit split = plan_decode_split(shape, static_cast<int>(n_sequences_), longest_sequence_, device_.multiprocessors);
+    const size_t workspace = decode_workspace_floats(shape, static_cast<int>(n_sequences_), split);
+    if (attention_workspace_.size() < workspace) attention_workspace_ = DeviceBuffer<float>(workspace);
+    decode_attention(q_.data(), k_cache, v_cache, sequence_lengths_.data(), static_cast<int>(n_sequences_), shape, split,
+                     attention_workspace_.data(), context_.data(), stream_, sequence_slots_.data());
+  } else {
+    prefill_attention(q_.data(), k_cache, v_cache, sequence_lengths_.data(), sequence_rows_.data(),
+                      static_cast<int>(n_sequences_), max_sequence_rows_, shape, context_.data(), stream_,
+                      sequence_slots_.data());
+  }
+  matmul(context_.data(), n_rows, *block.o, nullptr, branch_.data());
+}
+
+const float* DeviceModel::run(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows, int64_t& n_selected) {
+  const config::ModelConfig& c = config_;
+  const int64_t n = rows.size();
+  const int64_t hidden = c.hidden_size;
+  if (n == 0) fail("CUDA forward: an empty batch");
+  if (n > options_.max_batch_rows) fail("CUDA forward: {} rows, more than max_batch_rows {}", n, options_.max_batch_rows);
+  if (!logits_rows.empty() && static_cast<int64_t>(logits_rows.size()) != n) {
+    fail("CUDA forward: {} logits_rows flags for {} rows", logits_rows.size(), n);
+  }
+  // Rows of one sequence form one run of consecutive positions: the attention kernels' unit.
+  std::vector<int32_t> sequence_slots;
+  std::vector<int32_t> sequence_lengths;
+  std::vector<int32_t> sequence_rows;
+  std::vector<int32_t> selected;
+  for (int64_t r = 0; r < n; ++r) {
+    const int32_t token = rows.tokens[static_cast<size_t>(r)];
+    const int32_t position = rows.positions[static_cast<size_t>(r)];
+    const int32_t slot = rows.slots[static_cast<size_t>(r)];
+    if (token < 0 || token >= c.vocab_size) fail("token id {} is outside the vocabulary [0, {})", token, c.vocab_size);
+    if (slot < 0 || slot >= options_.max_sequences) {
+      fail("CUDA forward: slot {} outside the {} sequences the device cache holds", slot, options_.max_sequences);
+    }
+    if (position < 0 || position >= context_length_) {
+      fail("CUDA forward: position {} outside the device context of {} positions", position, context_length_);
+    }
+    const bool continues = r > 0 && slot == rows.slots[static_cast<size_t>(r) - 1] &&
+                           position == rows.positions[static_cast<size_t>(r) - 1] + 1;
+    if (!continues) {
+      if (std::find(sequence_slots.begin(), sequence_slots.end(), slot) != sequence_slots.end()) {
+        fail("CUDA forward: the rows of slot {} are not consecutive positions in one run", slot);
+      }
+      sequence_slots.push_back(slot);
+      sequence_rows.push_back(static_cast<int32_t>(r));
+      sequence_lengths.push_back(0);
+    }
+    sequence_lengths.back() = position + 1;
+    if (logits_rows.empty() || logits_rows[static_cast<size_t>(r)] != 0) selected.push_back(static_cast<int32_t>(r));
+  }
+  sequence_rows.push_back(static_cast<int32_t>(n));
+  n_sequences_ = static_cast<int64_t>(sequence_slots.size());
+  longest_sequence_ = *std::max_element(sequence_lengths.begin(), sequence_lengths.end());
+  max_sequence_rows_ = 0;
+  for (size_t s = 0; s + 1 < sequence_rows.size(); ++s) {
+    max_sequence_rows_ = std::max(max_sequence_rows_, sequence_rows[s + 1] - sequence_rows[s]);
+  }
+  const int32_t dense_offsets[2] = {0, static_cast<int32_t>(n)};
+  upload_async(tokens_, rows.tokens.data(), static_cast<size_t>(n), stream_);
+  upload_async(positions_, rows.positions.data(), static_cast<size_t>(n), stream_);
+  upload_async(slots_, rows.slots.data(), static_cast<size_t>(n), stream_);
+  upload_async(dense_offsets_, dense_offsets, 2, stream_);
+  upload_async(sequence_slots_, sequence_slots.data(), sequence_slots.size(), stream_);
+  upload_async(sequence_lengths_, sequence_lengths.data(), sequence_lengths.size(), stream_);
+  upload_async(sequence_rows_, sequence_rows.data(), sequence_rows.size(), stream_);
+  upload_async(selected_, selected.data(), selected.size(), stream_);
+
+  embed_rows(embedding_.view(), embedding_.format(), tokens_.data(), n, x_.data(), stream_);
+  for (size_t l = 0; l < blocks_.size(); ++l) {
+    const Block& block = blocks_[l];
+    rms_norm(x_.data(), block.input_norm.data(), normed_.data(), n, hidden, c.rms_norm_eps, stream_);
+    attention(block, static_cast<int>(l), n);
+    add_in_place(x_.data(), branch_.data(), n * hidden, stream_);
+    rms_norm(x_.data(), block.post_attention_norm.data(), normed_.data(), n, hidden, c.rms_norm_eps, stream_);
+    if (block.moe) {
+      block.moe->forward(normed_.data(), n, nullptr, x_.data(), x_.data(), stream_);
+      if (block.shared_gate) {
+        matmul(normed_.data(), n, *block.shared_gate, block.shared_up.get(), ffn_.data());
+        matmul(ffn_.data(), n, *block.shared_down, nullptr, shared_out_.data());
+        if (block.shared_gate_logit) matmul(normed_.data(), n, *block.shared_gate_logit, nullptr, gate_logit_.data());
+        add_gated_rows(x_.data(), shared_out_.data(), block.shared_gate_logit ? gate_logit_.data() : nullptr, n, hidden,
+                       stream_);
+      }
+    } else {
+      matmul(normed_.data(), n, *block.dense_gate, block.dense_up.get(), ffn_.data());
+      matmul(ffn_.data(), n, *block.dense_down, nullptr, branch_.data());
+      add_in_place(x_.data(), branch_.data(), n * hidden, stream_);
+    }
+  }
+  n_selected = static_cast<int64_t>(selected.size());
+  gather_rows(x_.data(), selected_.data(), n_selected, hidden, final_rows_.data(), stream_);
+  rms_norm(final_rows_.data(), final_norm_.data(), final_rows_.data(), n_selected, hidden, c.rms_norm_eps, stream_);
+  // The LM head reads all n_selected rows as one group.
+  const int32_t lm_offsets[2] = {0, static_cast<int32_t>(n_selected)};
+  upload_async(dense_offsets_, lm_offsets, 2, stream_);
+  return final_rows_.data();
+}
+
+float* DeviceModel::logits_buffer(int64_t n_rows) {
+  const size_t needed = static_cast<size_t>(n_rows) * static_cast<size_t>(config_.vocab_size);
+  if (logits_.size() < needed) logits_ = DeviceBuffer<float>(needed);
+  return logits_.data();
+}
+
+std::vector<float> DeviceModel::forward(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows) {
+  int64_t n_selected = 0;
+  const float* final_rows = run(rows, logits_rows, n_selected);
+  float* logits = logits_buffer(n_selected);
+  matmul(final_rows, n_selected, *lm_head_, nullptr, logits);
+  std::vector<float> host(static_cast<size_t>(n_selected) * static_cast<size_t>(config_.vocab_size));
+  ELEPHANT_CUDA_CHECK(cudaMemcpyAsync(host.data(), logits, host.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+  ELEPHANT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  return host;
+}
+
+std::vector<int32_t> DeviceModel::forward_greedy(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows) {
+  int64_t n_selected = 0;
+  const float* final_rows = run(rows, logits_rows, n_selected);
+  float* logits = logits_buffer(n_selected);
+  matmul(final_rows, n_selected, *lm_head_, nullptr, logits);
+  argmax(logits, n_selected, config_.vocab_size, next_tokens_.data(), stream_);
+  std::vector<int32_t> host(static_cast<size_t>(n_selected));
+  ELEPHANT_CUDA_CHECK(cudaMemcpyAsync(host.data(), next_tokens_.data(), host.size() * sizeof(int32_t),
+                                      cudaMemcpyDeviceToHost, stream_));
+  ELEPHANT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  return host;
+}
+
+}  // namespace elephant::cuda

@@ -1,0 +1,88 @@
+// A decoder model running on the GPU: the CPU Model's weights uploaded once in the CUDA kernels'
+// layout, a device KV cache, and the same forward contract as models::Model::forward (rows of any
+// sequences, logits for selected rows), so the CPU model is its oracle in tests.
+//
+// Every decoder family Elephant loads runs here (routing rule R1, SwiGLU experts and dense layers,
+// gated shared experts, q/k norms, biases, clipping, sliding windows). Not yet: offloaded experts
+// (the model must be loaded resident) and CUDA-graph capture of decode steps.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/device.h"
+#include "kernels/cuda/moe_ffn.h"
+#include "kernels/cuda/weight_layout.h"
+#include "layers/rows.h"
+#include "models/model.h"
+
+namespace elephant::cuda {
+
+struct DeviceModelOptions {
+  int max_sequences = 1;     // KV-cache slots: a row's slot must be below this
+  int context_length = 0;    // positions per slot; 0: min(max_position_embeddings, 4096)
+  int max_batch_rows = 256;  // rows per forward call (workspace size)
+};
+
+class DeviceModel {
+ public:
+  // Throws Error when no device can be used or the model uses what this backend lacks.
+  DeviceModel(models::Model& model, const DeviceModelOptions& options = {});
+  ~DeviceModel();
+
+  // Logits [n_selected, vocab] of the rows whose logits_rows entry is non-zero (every row when
+  // empty), in row order. A sequence's rows in one batch must be consecutive positions, as the
+  // engine sends them.
+  std::vector<float> forward(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows = {});
+  // The greedy next token of each selected row, chosen on the device (only ids are copied back).
+  std::vector<int32_t> forward_greedy(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows = {});
+
+  const DeviceInfo& device() const { return device_; }
+  size_t weight_bytes() const { return weight_bytes_; }
+  int context_length() const { return context_length_; }
+
+  struct Linear;
+  struct Block;
+
+ private:
+  // Runs the blocks and the final norm; returns the device pointer of the normed selected rows.
+  const float* run(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows, int64_t& n_selected);
+  void matmul(const float* x, int64_t n_rows, const Linear& a, const Linear* up, float* y);
+  void attention(const Block& block, int layer, int64_t n_rows);
+  float* logits_buffer(int64_t n_rows);
+
+  const config::ModelConfig& config_;
+  DeviceInfo device_;
+  DeviceModelOptions options_;
+  int context_length_ = 0;
+  size_t weight_bytes_ = 0;
+  cudaStream_t stream_ = nullptr;
+
+  DeviceMatrix embedding_;
+  std::unique_ptr<Linear> lm_head_;
+  DeviceBuffer<float> final_norm_;
+  std::vector<Block> blocks_;
+
+  AttentionShape attention_shape_;
+  std::vector<DeviceBuffer<float>> k_cache_;  // per layer: [max_sequences, n_kv, context, head_dim]
+  std::vector<DeviceBuffer<float>> v_cache_;
+
+  // Workspace, sized for max_batch_rows.
+  DeviceBuffer<int32_t> tokens_, positions_, slots_, selected_;
+  DeviceBuffer<int32_t> dense_offsets_;  // {0, n_rows}: a dense matmul is a one-expert group
+  DeviceBuffer<int32_t> tiles_;
+  DeviceBuffer<int32_t> sequence_slots_, sequence_lengths_, sequence_rows_;
+  DeviceBuffer<float> x_, normed_, branch_, q_, k_, v_, context_, ffn_, shared_out_, gate_logit_, final_rows_;
+  DeviceBuffer<float> attention_workspace_;
+  DeviceBuffer<float> logits_;
+  DeviceBuffer<int32_t> next_tokens_;
+  // The current batch's sequences (set by run, read by attention).
+  int64_t n_sequences_ = 0;
+  int32_t longest_sequence_ = 0;
+  int32_t max_sequence_rows_ = 0;
+};
+
+}  // namespace elephant::cuda

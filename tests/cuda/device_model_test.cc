@@ -1,0 +1,118 @@
+// The CUDA model against its two oracles: Hugging Face transformers' logits on every decoder
+// fixture family (the parity test's tolerance), and the CPU model on what the fixtures do not
+// cover: several sequences in one batch in arbitrary cache slots, decode steps, greedy
+// continuations of the shipped model, and a quantized checkpoint. GPU tests skip without a GPU.
+#include "cuda/device_model.h"
+
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "format/npy.h"
+#include "models/model.h"
+#include "support/cuda_device.h"
+#include "support/decoder_tolerance.h"
+#include "support/fixtures.h"
+#include "support/model_runs.h"
+
+namespace elephant::cuda {
+namespace {
+
+layers::RowBatch prompt_rows(const std::vector<int32_t>& prompt, int32_t slot, int32_t first_position = 0) {
+  layers::RowBatch rows;
+  for (size_t i = 0; i < prompt.size(); ++i) rows.add(prompt[i], first_position + static_cast<int32_t>(i), slot);
+  return rows;
+}
+
+TEST(CudaDeviceModel, WithoutAGpuTheErrorSaysWhy) {
+  if (probe().usable) GTEST_SKIP() << "a device is present";
+  auto model = models::Model::load(testing::fixture_dir("mixtral"));
+  try {
+    DeviceModel device_model(*model);
+    FAIL() << "a DeviceModel was built without a device";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("CUDA"), std::string::npos) << e.what();
+  }
+}
+
+class CudaDeviceModelParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaDeviceModelParity, AllPositionLogitsMatchTransformers) {
+  ELEPHANT_REQUIRE_CUDA_DEVICE();
+  const std::string& family = GetParam();
+  auto model = models::Model::load(testing::fixture_dir(family));
+  DeviceModel device_model(*model);
+  const auto prompt = testing::ids(testing::fixture_json(family, "prompt.json")["prompt_ids"]);
+  const auto expected = format::read_npy_f32(testing::fixture_dir(family) / "logits.npy");
+  const std::vector<float> actual = device_model.forward(prompt_rows(prompt, 0));
+  testing::expect_close(expected.values, actual,
+                        testing::decoder_logit_tolerance(model->config(), testing::max_abs(expected.values)),
+                        family + " CUDA logits vs transformers");
+}
+
+// Two prompts in slots 1 and 0 prefilled in one batch, then decode steps of both together, against
+// the CPU model doing the same.
+TEST_P(CudaDeviceModelParity, BatchedPrefillAndDecodeMatchTheCpuModel) {
+  ELEPHANT_REQUIRE_CUDA_DEVICE();
+  const std::string& family = GetParam();
+  auto model = models::Model::load(testing::fixture_dir(family));
+  DeviceModelOptions options;
+  options.max_sequences = 2;
+  DeviceModel device_model(*model, options);
+  auto cache = model->make_kv_cache(2);
+  const auto reference = testing::fixture_json(family, "prompt.json");
+  const std::vector<int32_t> first = testing::ids(reference["prompt_ids"]);
+  const std::vector<int32_t> second = testing::ids(reference["other_prompts"][0]);
+  layers::RowBatch rows = prompt_rows(first, 1);
+  const layers::RowBatch other = prompt_rows(second, 0);
+  for (int64_t r = 0; r < other.size(); ++r) rows.add(other.tokens[r], other.positions[r], other.slots[r]);
+  std::vector<int32_t> next(2);
+  std::vector<int32_t> lengths = {static_cast<int32_t>(first.size()), static_cast<int32_t>(second.size())};
+  const double tolerance_scale = 2.0;  // CPU and GPU each carry the rounding the bound allows
+  for (int step = 0; step < 4; ++step) {
+    const std::vector<float> cpu = model->forward(rows, cache);
+    const std::vector<float> gpu = device_model.forward(rows);
+    testing::expect_close(cpu, gpu, tolerance_scale * testing::decoder_logit_tolerance(model->config(), testing::max_abs(cpu)),
+                          fmt::format("{} step {}", family, step));
+    // Decode one more token per sequence: the CPU's greedy choice at each sequence's last row.
+    const int64_t vocab = model->config().vocab_size;
+    layers::RowBatch decode;
+    for (int s = 0; s < 2; ++s) {
+      int64_t last_row = -1;
+      for (int64_t r = 0; r < rows.size(); ++r) {
+        if (rows.slots[r] == 1 - s) last_row = r;
+      }
+      const auto begin = cpu.begin() + last_row * vocab;
+      next[s] = static_cast<int32_t>(std::max_element(begin, begin + vocab) - begin);
+      decode.add(next[s], lengths[s], 1 - s);
+      ++lengths[s];
+    }
+    rows = decode;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, CudaDeviceModelParity, ::testing::ValuesIn(testing::decoder_families()),
+                         [](const auto& info) { return info.param; });
+
+TEST(CudaDeviceModel, GreedyContinuationsOfTheShippedModelMatchTransformers) {
+  ELEPHANT_REQUIRE_CUDA_DEVICE();
+  auto model = models::Model::load(testing::shipped_model_dir("elephant-tiny-lm"));
+  DeviceModel device_model(*model);
+  const auto reference = testing::fixture_json("tiny_lm", "perplexity.json");
+  for (const auto& c : reference["greedy"]) {
+    const std::vector<int32_t> prompt = testing::ids(c["prompt_ids"]);
+    const std::vector<int32_t> expected = testing::ids(c["new_ids"]);
+    std::vector<uint8_t> last_only(prompt.size(), 0);
+    last_only.back() = 1;
+    std::vector<int32_t> produced = device_model.forward_greedy(prompt_rows(prompt, 0), last_only);
+    while (produced.size() < expected.size()) {
+      const auto position = static_cast<int32_t>(prompt.size() + produced.size() - 1);
+      produced.push_back(device_model.forward_greedy(prompt_rows({produced.back()}, 0, position)).at(0));
+    }
+    EXPECT_EQ(produced, expected) << c["prompt"].get<std::string>();
+  }
+}
+
+}  // namespace
+}  // namespace elephant::cuda
