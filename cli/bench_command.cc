@@ -23,6 +23,11 @@
 #include "models/random_shapes.h"
 #include "ops/ops.h"
 
+#ifdef ELEPHANT_HAVE_CUDA
+#include "cuda/device_model.h"
+#include "kernels/cuda/bandwidth.h"
+#endif
+
 namespace elephant::cli {
 namespace {
 
@@ -39,6 +44,7 @@ struct BenchFlags {
   int repetitions = 3;
   bool json = false;
   int64_t bandwidth_buffer_mib = 1024;
+  std::string device = "cpu";
 };
 
 struct Measurement {
@@ -154,6 +160,128 @@ Measurement run_prefill(models::Model& model, const ModelBytes& bytes, int token
   return m;
 }
 
+// Appends the measurements to report (and prints the table unless --json), each next to the
+// bandwidth measured in the same run.
+void add_results(const BenchFlags& flags, const std::string& model_name, const std::string& where, double bandwidth_gb_per_s,
+                 const ModelBytes& bytes, const std::vector<Measurement>& results, nlohmann::json& report) {
+  report["read_bandwidth_gb_per_s"] = bandwidth_gb_per_s;
+  report["dense_bytes_per_step"] = bytes.dense;
+  report["bytes_per_expert"] = bytes.per_expert;
+  report["results"] = nlohmann::json::array();
+  if (!flags.json) {
+    fmt::print("model: {} | {} | measured read bandwidth {:.1f} GB/s\n", model_name, where, bandwidth_gb_per_s);
+    fmt::print("{:>10} {:>12} {:>10} {:>12} {:>10} {:>14}\n", "test", "tokens/s", "ms/step", "weights GB/s",
+               "% roofline", "experts/step");
+  }
+  for (const auto& m : results) {
+    const double step_seconds = m.steps > 0 ? m.seconds / static_cast<double>(m.steps) : 0.0;
+    const double gb_per_s = step_seconds > 0 ? m.bytes_per_step / step_seconds / 1e9 : 0.0;
+    const double roofline = bandwidth_gb_per_s > 0 ? gb_per_s / bandwidth_gb_per_s : 0.0;
+    const double tokens_per_s = m.seconds > 0 ? static_cast<double>(m.tokens) / m.seconds : 0.0;
+    report["results"].push_back({{"test", m.test},
+                                 {"tokens", m.tokens},
+                                 {"seconds", m.seconds},
+                                 {"tokens_per_s", tokens_per_s},
+                                 {"ms_per_step", step_seconds * 1e3},
+                                 {"weights_gb_per_s", gb_per_s},
+                                 {"fraction_of_bandwidth", roofline},
+                                 {"experts_per_step", m.experts_per_step}});
+    if (!flags.json) {
+      fmt::print("{:>10} {:>12.1f} {:>10.2f} {:>12.1f} {:>9.0f}% {:>14.1f}\n", m.test, tokens_per_s, step_seconds * 1e3,
+                 gb_per_s, 100.0 * roofline, m.experts_per_step);
+    }
+  }
+}
+
+#ifdef ELEPHANT_HAVE_CUDA
+// The same tests on the GPU: sequences in slots 0..B-1, greedy tokens chosen on the device, each
+// step timed to its end (forward_greedy synchronises to copy the ids back).
+Measurement cuda_decode(cuda::DeviceModel& gpu, const ModelBytes& bytes, int sequences, int prompt, int generate,
+                        int repetitions, const std::string& name, int vocab) {
+  std::vector<double> times;
+  Measurement m{name};
+  for (int rep = 0; rep < repetitions; ++rep) {
+    layers::RowBatch prefill;
+    std::vector<uint8_t> last_rows;
+    for (int s = 0; s < sequences; ++s) {
+      const auto tokens = random_tokens(prompt, vocab, 1000 * rep + s);
+      for (int i = 0; i < prompt; ++i) {
+        prefill.add(tokens[static_cast<size_t>(i)], i, s);
+        last_rows.push_back(i + 1 == prompt ? 1 : 0);
+      }
+    }
+    std::vector<int32_t> next = gpu.forward_greedy(prefill, last_rows);
+    double seconds = 0.0;
+    double experts = 0.0;
+    for (int step = 0; step < generate; ++step) {
+      layers::RowBatch rows;
+      for (int s = 0; s < sequences; ++s) rows.add(next[static_cast<size_t>(s)], prompt + step, s);
+      const auto start = Clock::now();
+      next = gpu.forward_greedy(rows);
+      seconds += std::chrono::duration<double>(Clock::now() - start).count();
+      experts += gpu.experts_touched_last_step();
+    }
+    times.push_back(seconds);
+    m.steps = generate;
+    m.tokens = int64_t{generate} * sequences;
+    m.experts_per_step = generate > 0 ? experts / generate : 0.0;
+  }
+  m.seconds = median(times);
+  m.bytes_per_step = bytes.dense + m.experts_per_step * bytes.per_expert;
+  return m;
+}
+
+Measurement cuda_prefill(cuda::DeviceModel& gpu, const ModelBytes& bytes, int tokens, int repetitions, int vocab) {
+  std::vector<double> times;
+  Measurement m{fmt::format("pp{}", tokens)};
+  const auto prompt = random_tokens(tokens, vocab, 7);
+  layers::RowBatch rows;
+  for (int i = 0; i < tokens; ++i) rows.add(prompt[static_cast<size_t>(i)], i, 0);
+  std::vector<uint8_t> last_only(static_cast<size_t>(tokens), 0);
+  last_only.back() = 1;
+  for (int rep = 0; rep < repetitions; ++rep) {
+    const auto start = Clock::now();
+    gpu.forward_greedy(rows, last_only);
+    times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+    m.experts_per_step = gpu.experts_touched_last_step();
+  }
+  m.tokens = tokens;
+  m.steps = 1;
+  m.seconds = median(times);
+  m.bytes_per_step = bytes.dense + m.experts_per_step * bytes.per_expert;
+  return m;
+}
+#endif
+
+// Fills results and returns the device's measured read bandwidth (GB/s) and its description.
+std::pair<double, std::string> run_on_cuda(models::Model& model, const ModelBytes& bytes, const BenchFlags& flags,
+                                           std::vector<Measurement>& results) {
+#ifdef ELEPHANT_HAVE_CUDA
+  cuda::DeviceModelOptions options;
+  const int widest_batch = flags.batches.empty() ? 1 : *std::max_element(flags.batches.begin(), flags.batches.end());
+  options.max_sequences = widest_batch;
+  options.max_batch_rows = std::max({flags.prompt_tokens, widest_batch * flags.batch_prompt_tokens, 1});
+  options.context_length = std::max(flags.prompt_tokens, flags.batch_prompt_tokens + flags.generate_tokens) + 1;
+  std::fprintf(stderr, "uploading the model to the GPU...\n");
+  cuda::DeviceModel gpu(model, options);
+  const int vocab = model.config().vocab_size;
+  if (flags.prompt_tokens > 0) results.push_back(cuda_prefill(gpu, bytes, flags.prompt_tokens, flags.repetitions, vocab));
+  if (flags.generate_tokens > 0) {
+    results.push_back(cuda_decode(gpu, bytes, 1, flags.batch_prompt_tokens, flags.generate_tokens, flags.repetitions,
+                                  fmt::format("tg{}", flags.generate_tokens), vocab));
+    for (int batch : flags.batches) {
+      results.push_back(cuda_decode(gpu, bytes, batch, flags.batch_prompt_tokens, flags.generate_tokens,
+                                    flags.repetitions, fmt::format("batch {}", batch), vocab));
+    }
+  }
+  std::fprintf(stderr, "measuring GPU read bandwidth (%lld MiB buffer)...\n", static_cast<long long>(flags.bandwidth_buffer_mib));
+  return {cuda::measure_read_bandwidth_gbs(static_cast<size_t>(flags.bandwidth_buffer_mib) << 20, 7),
+          cuda::describe(gpu.device())};
+#else
+  fail("--device cuda: this build has no CUDA backend (configure with nvcc on the PATH or -DELEPHANT_CUDA=ON)");
+#endif
+}
+
 void run(const BenchFlags& flags) {
   std::unique_ptr<models::Model> model;
   std::string model_name = flags.model.model_dir;
@@ -172,6 +300,13 @@ void run(const BenchFlags& flags) {
   const ModelBytes bytes = model_bytes(*model);
 
   std::vector<Measurement> results;
+  if (flags.device == "cuda") {
+    const auto [bandwidth, device] = run_on_cuda(*model, bytes, flags, results);
+    nlohmann::json report = {{"model", model_name}, {"device", device}};
+    add_results(flags, model_name, device, bandwidth, bytes, results, report);
+    if (flags.json) fmt::print("{}\n", report.dump(2));
+    return;
+  }
   if (flags.prompt_tokens > 0) results.push_back(run_prefill(*model, bytes, flags.prompt_tokens, flags.repetitions));
   if (flags.generate_tokens > 0) {
     results.push_back(run_decode(*model, bytes, 1, flags.batch_prompt_tokens, flags.generate_tokens, flags.repetitions,
@@ -194,35 +329,9 @@ void run(const BenchFlags& flags) {
   nlohmann::json report = {{"model", model_name},
                            {"peak_rss_bytes", peak_rss_bytes},
                            {"threads", thread_count()},
-                           {"kernels", std::string(ops::active_kernels().name)},
-                           {"read_bandwidth_gb_per_s", bandwidth_gb_per_s},
-                           {"dense_bytes_per_step", bytes.dense},
-                           {"bytes_per_expert", bytes.per_expert},
-                           {"results", nlohmann::json::array()}};
-  if (!flags.json) {
-    fmt::print("model: {} | {} threads | kernels {} | measured read bandwidth {:.1f} GB/s\n", model_name, thread_count(),
-               ops::active_kernels().name, bandwidth_gb_per_s);
-    fmt::print("{:>10} {:>12} {:>10} {:>12} {:>10} {:>14}\n", "test", "tokens/s", "ms/step", "weights GB/s",
-               "% roofline", "experts/step");
-  }
-  for (const auto& m : results) {
-    const double step_seconds = m.steps > 0 ? m.seconds / static_cast<double>(m.steps) : 0.0;
-    const double gb_per_s = step_seconds > 0 ? m.bytes_per_step / step_seconds / 1e9 : 0.0;
-    const double roofline = bandwidth_gb_per_s > 0 ? gb_per_s / bandwidth_gb_per_s : 0.0;
-    const double tokens_per_s = m.seconds > 0 ? static_cast<double>(m.tokens) / m.seconds : 0.0;
-    report["results"].push_back({{"test", m.test},
-                                 {"tokens", m.tokens},
-                                 {"seconds", m.seconds},
-                                 {"tokens_per_s", tokens_per_s},
-                                 {"ms_per_step", step_seconds * 1e3},
-                                 {"weights_gb_per_s", gb_per_s},
-                                 {"fraction_of_bandwidth", roofline},
-                                 {"experts_per_step", m.experts_per_step}});
-    if (!flags.json) {
-      fmt::print("{:>10} {:>12.1f} {:>10.2f} {:>12.1f} {:>9.0f}% {:>14.1f}\n", m.test, tokens_per_s, step_seconds * 1e3,
-                 gb_per_s, 100.0 * roofline, m.experts_per_step);
-    }
-  }
+                           {"kernels", std::string(ops::active_kernels().name)}};
+  const std::string where = fmt::format("{} threads | kernels {}", thread_count(), ops::active_kernels().name);
+  add_results(flags, model_name, where, bandwidth_gb_per_s, bytes, results, report);
   if (auto* offload = model->offloading_experts()) {
     const auto stats = offload->stats();
     int64_t tokens = 0;
@@ -299,6 +408,8 @@ void register_bench(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& h
                       "buffer for the read-bandwidth measurement (default 1024; use >= 4x the last-level cache)")
       ->check(CLI::PositiveNumber);
   command->add_flag("--json", flags.json, "print a JSON report instead of the table");
+  command->add_option("--device", flags.device, "cpu (default) or cuda: run the model on the first GPU")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   handlers.emplace_back(command, [] { run(flags); });
 }
 

@@ -315,6 +315,16 @@ const float* DeviceModel::run(const layers::RowBatch& rows, std::span<const uint
   return final_rows_.data();
 }
 
+int DeviceModel::experts_touched_last_step() const {
+  int touched = 0;
+  for (const Block& block : blocks_) {
+    if (!block.moe) continue;
+    const std::vector<int32_t> offsets = block.moe->last_offsets(stream_);
+    for (int e = 0; e < block.moe->n_experts(); ++e) touched += offsets[static_cast<size_t>(e) + 1] > offsets[static_cast<size_t>(e)] ? 1 : 0;
+  }
+  return touched;
+}
+
 float* DeviceModel::logits_buffer(int64_t n_rows) {
   const size_t needed = static_cast<size_t>(n_rows) * static_cast<size_t>(config_.vocab_size);
   if (logits_.size() < needed) logits_ = DeviceBuffer<float>(needed);

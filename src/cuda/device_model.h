@@ -40,6 +40,10 @@ class DeviceModel {
   // The greedy next token of each selected row, chosen on the device (only ids are copied back).
   std::vector<int32_t> forward_greedy(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows = {});
 
+  // Experts that received at least one row in the last forward, summed over MoE layers
+  // (synchronises; for benchmarks and tests, outside timed regions).
+  int experts_touched_last_step() const;
+
   const DeviceInfo& device() const { return device_; }
   size_t weight_bytes() const { return weight_bytes_; }
   int context_length() const { return context_length_; }

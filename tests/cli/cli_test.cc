@@ -162,6 +162,21 @@ TEST(Bench, ReportsEveryTestOnARandomModel) {
   EXPECT_EQ(report["results"][3]["tokens"].get<int>(), 6) << "3 sequences x 2 decode steps";
 }
 
+TEST(Bench, OnCudaEitherReportsOrSaysWhyNot) {
+  // With a GPU the same report comes back; without one (or in a build without the backend) the
+  // run fails with a message that names CUDA and the reason, never a crash.
+  const auto result = run_cli({"bench", "--device", "cuda", "--random-model", "mini-1L", "-p", "4", "-n", "2", "--batch",
+                               "1,3", "-r", "1", "--bandwidth-buffer-mib", "16", "--json"});
+  if (result.exit_code == 0) {
+    const auto report = nlohmann::json::parse(result.out);
+    EXPECT_EQ(report["results"].size(), 4u);
+    EXPECT_EQ(report["results"][1]["experts_per_step"].get<double>(), 2.0) << "one row touches exactly top-k experts";
+  } else {
+    EXPECT_EQ(result.exit_code, 1);
+    EXPECT_THAT(result.err, HasSubstr("CUDA"));
+  }
+}
+
 TEST(Bench, UnknownRandomShapeListsTheKnownOnes) {
   const auto result = run_cli({"bench", "--random-model", "bogus-2L"});
   EXPECT_EQ(result.exit_code, 1);
