@@ -5,7 +5,7 @@
 //           (packed values + scales) and as a fraction of the STREAM-like read bandwidth
 //           (core/memory_bandwidth.h). Enough copies of the matrix are cycled through that the
 //           working set exceeds the last-level cache, so weights come from DRAM as in a real model.
-//   prefill (512 rows): compute-bound. Reported as GFLOP/s (2·rows·cols·512 per call) next to
+//   prefill (--prefill-rows, 512 by default): compute-bound. Reported as GFLOP/s (2·rows·cols·N per call) next to
 //           OpenBLAS sgemm on the fp32 matrix.
 //
 // Quantized formats are timed with both activation strategies (kernels.h Activations); ops picks
@@ -34,12 +34,12 @@ namespace elephant {
 namespace {
 
 constexpr size_t kColdBytes = size_t{256} << 20;  // > 4 × a 32 MiB L3, to defeat the cache
-constexpr int64_t kPrefillRows = 512;
 
 struct Options {
   int threads = 0;
   int reps = 5;
   bool prefill = true;
+  int64_t prefill_rows = 512;  // also what batched decode looks like at a few rows per expert
 };
 
 struct Shape {
@@ -134,18 +134,18 @@ void bench_shape(const Shape& shape, const Options& options, double stream_gb_s)
       {&int4, DType::kU8, DType::kF16, kGroup, table.matmul_int4[i8], "int4 g128, int8 act"},
   };
 
-  std::vector<float> x(static_cast<size_t>(kPrefillRows * shape.cols));
+  std::vector<float> x(static_cast<size_t>(options.prefill_rows * shape.cols));
   for (float& v : x) v = normal(rng) * 50.0f;
-  std::vector<float> y(static_cast<size_t>(kPrefillRows * shape.rows));
+  std::vector<float> y(static_cast<size_t>(options.prefill_rows * shape.rows));
 #ifdef ELEPHANT_HAVE_OPENBLAS
   double sgemm_gflops = 0.0;
   if (options.prefill) {
     const double seconds = median_seconds(options.reps, [&] {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(kPrefillRows), static_cast<int>(shape.rows),
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(options.prefill_rows), static_cast<int>(shape.rows),
                   static_cast<int>(shape.cols), 1.0f, x.data(), static_cast<int>(shape.cols), w32.data(),
                   static_cast<int>(shape.cols), 0.0f, y.data(), static_cast<int>(shape.rows));
     });
-    sgemm_gflops = 2.0 * kPrefillRows * static_cast<double>(n) / seconds / 1e9;
+    sgemm_gflops = 2.0 * options.prefill_rows * static_cast<double>(n) / seconds / 1e9;
   }
 #endif
   for (const Variant& v : variants) {
@@ -159,8 +159,8 @@ void bench_shape(const Shape& shape, const Options& options, double stream_gb_s)
     std::string prefill = "-";
     if (options.prefill) {
       const auto w = v.weights->matrix(shape, v.dtype, v.scale_dtype, v.group, 0);
-      const double seconds = median_seconds(options.reps, [&] { run_kernel(v.kernel, x.data(), kPrefillRows, w, y.data()); });
-      const double gflops = 2.0 * kPrefillRows * static_cast<double>(n) / seconds / 1e9;
+      const double seconds = median_seconds(options.reps, [&] { run_kernel(v.kernel, x.data(), options.prefill_rows, w, y.data()); });
+      const double gflops = 2.0 * options.prefill_rows * static_cast<double>(n) / seconds / 1e9;
       prefill = fmt::format("{:7.1f}", gflops);
 #ifdef ELEPHANT_HAVE_OPENBLAS
       prefill += fmt::format("  ({:4.2f}× sgemm)", gflops / sgemm_gflops);
@@ -188,6 +188,8 @@ int main(int argc, char** argv) {
       options.threads = std::stoi(argv[++i]);
     } else if (arg == "--reps" && i + 1 < argc) {
       options.reps = std::max(1, std::stoi(argv[++i]));
+    } else if (arg == "--prefill-rows" && i + 1 < argc) {
+      options.prefill_rows = std::max(1, std::stoi(argv[++i]));
     } else if (arg == "--no-prefill") {
       options.prefill = false;
     } else if (arg == "--shape" && i + 1 < argc) {
@@ -202,7 +204,7 @@ int main(int argc, char** argv) {
       shapes.push_back({std::stoll(value.substr(0, x)), std::stoll(value.substr(x + 1))});
     } else {
       fmt::print(stderr,
-                 "usage: matmul_bench [--threads N] [--reps N] [--no-prefill] [--shape ROWSxCOLS]...\n"
+                 "usage: matmul_bench [--threads N] [--reps N] [--no-prefill] [--prefill-rows N] [--shape ROWSxCOLS]...\n"
                  "  default shapes: 4096x14336 14336x4096 1024x3584 2048x768 (rows = outputs)\n");
       return 2;
     }
@@ -215,7 +217,7 @@ int main(int argc, char** argv) {
   fmt::print("kernels: {}, threads: {}, read bandwidth (STREAM-like sum, 1 GiB, median of 7): {:.1f} GB/s\n",
              ops::active_kernels().name, thread_count(), stream);
   fmt::print("{:<12} {:<20} {:>12} {:>13} {:>7} {:>12}   {}\n", "shape", "weights", "decode", "weights read",
-             "of BW", "bytes", options.prefill ? "prefill 512 rows GFLOP/s" : "");
+             "of BW", "bytes", options.prefill ? fmt::format("prefill {} rows GFLOP/s", options.prefill_rows) : "");
   for (const Shape& shape : shapes) bench_shape(shape, options, stream);
   return 0;
 }
