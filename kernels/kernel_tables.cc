@@ -1,6 +1,7 @@
 // The kernel tables, one per instruction set, and the run-time check of which ones this CPU can
-// run. Only reference and AVX2 exist: no AVX-512 path is compiled (none could be tested here).
+// run.
 #include "kernels/cpu/avx2/avx2.h"
+#include "kernels/cpu/avx512/avx512.h"
 #include "kernels/kernels.h"
 #include "kernels/ref/ref.h"
 
@@ -26,9 +27,24 @@ const KernelTable* avx2_kernels() {
   return supported ? &table : nullptr;
 }
 
+const KernelTable* avx512_kernels() {
+  // The fp32-activation quantized kernels have no AVX-512 version (ops uses int8 activations for
+  // quantized weights); the AVX2 ones fill those entries.
+  static const KernelTable table{Isa::kAvx512,
+                                 "avx512",
+                                 &avx512::matmul,
+                                 {&avx2::matmul_int8_f32, &avx512::matmul_int8_int8},
+                                 {&avx2::matmul_int4_f32, &avx512::matmul_int4_int8}};
+  const bool supported = avx2_kernels() != nullptr && __builtin_cpu_supports("avx512f") &&
+                         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                         __builtin_cpu_supports("avx512vnni");
+  return supported ? &table : nullptr;
+}
+
 std::vector<const KernelTable*> available_kernel_tables() {
   std::vector<const KernelTable*> tables{&reference_kernels()};
   if (const KernelTable* table = avx2_kernels()) tables.push_back(table);
+  if (const KernelTable* table = avx512_kernels()) tables.push_back(table);
   return tables;
 }
 

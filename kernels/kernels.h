@@ -49,7 +49,7 @@ void check_weight_matrix(const WeightMatrix& w, std::string_view what);
 using MatmulFn = void (*)(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, int64_t y_stride,
                           int64_t row_begin, int64_t row_end);
 
-enum class Isa : uint8_t { kReference, kAvx2, kCount };
+enum class Isa : uint8_t { kReference, kAvx2, kAvx512, kCount };
 
 // The two ways a quantized matmul can treat its fp32 activations:
 //   kF32:  dequantize weights in registers and multiply-add in fp32;
@@ -70,6 +70,8 @@ struct KernelTable {
 const KernelTable& reference_kernels();
 // Null when this build or this CPU lacks the instruction set.
 const KernelTable* avx2_kernels();
+// AVX-512 F/BW/VL + VNNI (Zen 4, Ice Lake and later); needs the AVX2 set too.
+const KernelTable* avx512_kernels();
 
 // Tables this CPU can run, best last.
 std::vector<const KernelTable*> available_kernel_tables();

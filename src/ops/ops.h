@@ -15,7 +15,7 @@ using kernels::WeightMatrix;
 
 // The kernel table in use: the best the CPU has unless select_kernels() chose another.
 const kernels::KernelTable& active_kernels();
-// "reference", "avx2" or "auto"; an unknown or unavailable name is an Error listing the choices.
+// "reference", "avx2", "avx512" or "auto"; an unknown or unavailable name is an Error listing the choices.
 void select_kernels(std::string_view name);
 
 // The activation strategy quantized matmuls of this format use (kernels.h Activations). Fixed per

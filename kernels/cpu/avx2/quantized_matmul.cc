@@ -21,15 +21,14 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/avx2/activations.h"
 #include "kernels/cpu/avx2/avx2.h"
 #include "kernels/cpu/avx2/simd.h"
+#include "kernels/cpu/tiled.h"
 #include "kernels/quantize.h"
 
 namespace elephant::kernels::avx2 {
 namespace {
-
-constexpr int kRowsPerPass = 4;
-constexpr int64_t kOutputBlock = 16;
 
 float load_scale(const void* scales, DType dtype, int64_t index) {
   if (dtype == DType::kF32) return static_cast<const float*>(scales)[index];
@@ -70,115 +69,6 @@ inline __m128i decode_int4_x16(const uint8_t* packed) {
 inline __m256i dot_int8_x32(__m256i w_abs, __m256i w, const int8_t* x) {
   const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
   return _mm256_madd_epi16(_mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(xv, w)), _mm256_set1_epi16(1));
-}
-
-struct ActivationScratch {
-  std::vector<int8_t> values;  // [n_rows, cols]
-  std::vector<float> scales;   // [n_rows]
-};
-thread_local ActivationScratch t_activations;
-
-// Vectorized quantize_activation_row: the same max, the same fp32 product and the same
-// round-to-nearest-even (cvtps_epi32 under the default MXCSR), so the same bytes.
-float quantize_row(const float* x, int64_t cols, int8_t* q) {
-  const int64_t vector_cols = cols - cols % 32;
-  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
-  __m256 max_vector = _mm256_setzero_ps();
-  int64_t k = 0;
-  for (; k + 8 <= cols; k += 8) max_vector = _mm256_max_ps(max_vector, _mm256_andnot_ps(sign_bit, _mm256_loadu_ps(x + k)));
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, max_vector);
-  float m = 0.0f;
-  for (float lane : lanes) m = std::max(m, lane);
-  for (; k < cols; ++k) m = std::max(m, std::fabs(x[k]));
-  const float inverse = m > 0.0f ? static_cast<float>(kInt8Max) / m : 0.0f;
-  const __m256 inverse_vector = _mm256_set1_ps(inverse);
-  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-  for (k = 0; k < vector_cols; k += 32) {
-    __m256i ints[4];
-    for (int j = 0; j < 4; ++j) ints[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + k + 8 * j), inverse_vector));
-    // packs work within 128-bit lanes; the permutation restores column order.
-    const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(ints[0], ints[1]), _mm256_packs_epi32(ints[2], ints[3]));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + k), _mm256_permutevar8x32_epi32(bytes, order));
-  }
-  for (k = vector_cols; k < cols; ++k) {
-    const float rounded = std::nearbyint(x[k] * inverse);
-    q[k] = static_cast<int8_t>(std::clamp(rounded, -static_cast<float>(kInt8Max), static_cast<float>(kInt8Max)));
-  }
-  return m / static_cast<float>(kInt8Max);
-}
-
-const ActivationScratch& quantize_rows(const float* x, int64_t n_rows, int64_t cols) {
-  ActivationScratch& scratch = t_activations;
-  const auto n_values = static_cast<size_t>(n_rows * cols);
-  if (scratch.values.size() < n_values) scratch.values.resize(n_values);
-  if (scratch.scales.size() < static_cast<size_t>(n_rows)) scratch.scales.resize(static_cast<size_t>(n_rows));
-  for (int64_t i = 0; i < n_rows; ++i) {
-    scratch.scales[static_cast<size_t>(i)] = quantize_row(x + i * cols, cols, scratch.values.data() + i * cols);
-  }
-  return scratch;
-}
-
-// int4 weights with groups of 64+ columns: the activation rows are quantized into the order of
-// the packed nibbles instead of unpacking the weights into column order. In 32 packed bytes
-// (64 columns) the low nibbles hold the even columns and the high nibbles the odd ones, so with
-// activations stored as [32 even columns, 32 odd columns] per block, a mask and a shift give
-// weight bytes that line up with the activations, and the unsigned nibbles (0..15) go straight
-// into maddubs as its unsigned operand (2 · 15 · 127 per int16 pair, no saturation). The offset
-// is removed per group: Σ (u - 8)·x = Σ u·x - 8·Σ x, with Σ x of each group precomputed.
-struct NibbleOrderActivations {
-  std::vector<int8_t> values;       // [n_rows, cols], each 64-column block as even then odd columns
-  std::vector<float> scales;        // [n_rows]
-  std::vector<int32_t> group_sums;  // [n_rows, cols / group]
-  std::vector<int8_t> row;          // one row in column order
-};
-thread_local NibbleOrderActivations t_nibble_activations;
-
-const NibbleOrderActivations& quantize_rows_nibble_order(const float* x, int64_t n_rows, int64_t cols, int64_t group) {
-  NibbleOrderActivations& scratch = t_nibble_activations;
-  const int64_t groups = cols / group;
-  if (scratch.values.size() < static_cast<size_t>(n_rows * cols)) scratch.values.resize(static_cast<size_t>(n_rows * cols));
-  if (scratch.scales.size() < static_cast<size_t>(n_rows)) scratch.scales.resize(static_cast<size_t>(n_rows));
-  if (scratch.group_sums.size() < static_cast<size_t>(n_rows * groups)) {
-    scratch.group_sums.resize(static_cast<size_t>(n_rows * groups));
-  }
-  if (scratch.row.size() < static_cast<size_t>(cols)) scratch.row.resize(static_cast<size_t>(cols));
-  for (int64_t i = 0; i < n_rows; ++i) {
-    int8_t* q = scratch.row.data();
-    scratch.scales[static_cast<size_t>(i)] = quantize_row(x + i * cols, cols, q);
-    int8_t* out = scratch.values.data() + i * cols;
-    for (int64_t block = 0; block < cols; block += 64) {
-      for (int64_t j = 0; j < 32; ++j) {
-        out[block + j] = q[block + 2 * j];
-        out[block + 32 + j] = q[block + 2 * j + 1];
-      }
-    }
-    for (int64_t g = 0; g < groups; ++g) {
-      int32_t sum = 0;
-      for (int64_t k = g * group; k < (g + 1) * group; ++k) sum += q[k];
-      scratch.group_sums[static_cast<size_t>(i * groups + g)] = sum;
-    }
-  }
-  return scratch;
-}
-
-// Runs dot.run<kRows>(i, o, out) over activation rows [0, n_rows) × output rows [row_begin, row_end).
-template <typename Dot>
-void tiled(const Dot& dot, int64_t n_rows, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
-  float out[kRowsPerPass];
-  for (int64_t block = row_begin; block < row_end; block += kOutputBlock) {
-    const int64_t block_end = std::min(block + kOutputBlock, row_end);
-    for (int64_t i = 0; i < n_rows; i += kRowsPerPass) {
-      const int64_t left = std::min<int64_t>(kRowsPerPass, n_rows - i);
-      for (int64_t o = block; o < block_end; ++o) {
-        if (left == 4) dot.template run<4>(i, o, out);
-        if (left == 3) dot.template run<3>(i, o, out);
-        if (left == 2) dot.template run<2>(i, o, out);
-        if (left == 1) dot.template run<1>(i, o, out);
-        for (int64_t r = 0; r < left; ++r) y[(i + r) * y_stride + o] = out[r];
-      }
-    }
-  }
 }
 
 struct Int8WeightsF32Activations {

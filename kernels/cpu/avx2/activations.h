@@ -1,0 +1,36 @@
+// Activation rows quantized to int8 for the int8-activation kernels (kernels.h Activations::kInt8),
+// into thread-local scratch that grows and is never shrunk, so a warm decode step does not
+// allocate. Compiled with -mavx2; the AVX-512 kernels use the same functions, so both produce the
+// bytes of quantize_activation_row.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace elephant::kernels::avx2 {
+
+struct ActivationScratch {
+  std::vector<int8_t> values;  // [n_rows, cols]
+  std::vector<float> scales;   // [n_rows]
+};
+
+// Column order.
+const ActivationScratch& quantize_rows(const float* x, int64_t n_rows, int64_t cols);
+
+// int4 weights with groups of 64+ columns: the activation rows are quantized into the order of
+// the packed nibbles instead of unpacking the weights into column order. In 32 packed bytes
+// (64 columns) the low nibbles hold the even columns and the high nibbles the odd ones, so with
+// activations stored as [32 even columns, 32 odd columns] per block, a mask and a shift give
+// weight bytes that line up with the activations, and the unsigned nibbles (0..15) are the
+// unsigned operand of maddubs / dpbusd. The offset is removed per group:
+// Σ (u - 8)·x = Σ u·x - 8·Σ x, with Σ x of each group precomputed.
+struct NibbleOrderActivations {
+  std::vector<int8_t> values;       // [n_rows, cols], each 64-column block as even then odd columns
+  std::vector<float> scales;        // [n_rows]
+  std::vector<int32_t> group_sums;  // [n_rows, cols / group]
+  std::vector<int8_t> row;          // one row in column order
+};
+
+const NibbleOrderActivations& quantize_rows_nibble_order(const float* x, int64_t n_rows, int64_t cols, int64_t group);
+
+}  // namespace elephant::kernels::avx2
