@@ -146,11 +146,14 @@ struct MatmulCase {
   bool tiled;
 };
 
-std::string case_name(const ::testing::TestParamInfo<MatmulCase>& info) {
-  const MatmulCase& c = info.param;
+std::string describe(const MatmulCase& c) {
   return fmt::format("{}_k{}_{}_{}", device_format_name(c.format), c.in_features, c.swiglu ? "swiglu" : "plain",
                      c.tiled ? "tiled" : "gemv");
 }
+
+void PrintTo(const MatmulCase& c, std::ostream* os) { *os << describe(c); }
+
+std::string case_name(const ::testing::TestParamInfo<MatmulCase>& info) { return describe(info.param); }
 
 class CudaExpertMatmul : public ::testing::TestWithParam<MatmulCase> {};
 
@@ -234,7 +237,7 @@ TEST_P(CudaExpertMatmul, MatchesTheFp64ReferenceOnEverySlot) {
   }
   // SwiGLU multiplies two dot products: its error is at most about twice one dot's, relative.
   const double tolerance = reduction_tolerance(kEpsF32, c.in_features, c.swiglu ? 2 : 1, max_abs(expected));
-  expect_close(expected, actual, tolerance, case_name(::testing::TestParamInfo<MatmulCase>(c, 0)));
+  expect_close(expected, actual, tolerance, describe(c));
 }
 
 std::vector<MatmulCase> matmul_cases() {

@@ -63,6 +63,10 @@ struct LayoutCase {
   int64_t group;
 };
 
+void PrintTo(const LayoutCase& c, std::ostream* os) {
+  *os << device_format_name(c.format) << " " << c.rows << "x" << c.cols << " group " << c.group;
+}
+
 class CudaWeightLayout : public ::testing::TestWithParam<LayoutCase> {};
 
 TEST_P(CudaWeightLayout, RepackedValuesEqualTheCpuDequantization) {
