@@ -25,6 +25,7 @@ __global__ void read_kernel(const uint4* data, size_t n, unsigned* sink) {
 }  // namespace
 
 double measure_read_bandwidth_gbs(size_t bytes, int passes) {
+  ELEPHANT_CUDA_REQUIRE(passes >= 1 && bytes >= sizeof(uint4), "bandwidth: at least one pass over at least 16 bytes");
   const size_t n = bytes / sizeof(uint4);
   DeviceBuffer<uint4> data(n);
   DeviceBuffer<unsigned> sink(1);

@@ -45,6 +45,7 @@ __global__ void moe_finalize_kernel(const int32_t* experts, const float* weights
 void launch_moe_finalize(const int32_t* experts, const float* weights, const int32_t* position_of, int64_t n_rows,
                          int top_k, int n_experts, const float* y, int64_t hidden, float scale, const float* residual,
                          float* out, cudaStream_t stream) {
+  ELEPHANT_CUDA_REQUIRE(top_k >= 1 && top_k <= kMaxTopK, "finalize: 1 <= top_k <= kMaxTopK");
   if (n_rows == 0) return;
   moe_finalize_kernel<<<static_cast<unsigned>(n_rows), kFinalizeThreads, 0, stream>>>(
       experts, weights, position_of, top_k, n_experts, y, hidden, scale, residual, out);

@@ -22,8 +22,13 @@ DeviceBuffer<MatrixView> upload_views(const std::vector<DeviceMatrix>& matrices)
 }  // namespace
 
 DeviceMoeFfn::DeviceMoeFfn(const kernels::WeightMatrix& router, std::span<const ExpertWeights> experts, int top_k,
-                           bool renormalize, int64_t max_rows, std::string_view what)
-    : n_experts_(static_cast<int>(experts.size())), top_k_(top_k), renormalize_(renormalize), max_rows_(max_rows) {
+                           bool renormalize, int64_t max_rows, std::string_view what,
+                           std::shared_ptr<MoeScratch> scratch)
+    : n_experts_(static_cast<int>(experts.size())),
+      top_k_(top_k),
+      renormalize_(renormalize),
+      max_rows_(max_rows),
+      scratch_(scratch != nullptr ? std::move(scratch) : std::make_shared<MoeScratch>()) {
   if (n_experts_ == 0 || n_experts_ > kMaxRouterExperts) {
     fail("{}: {} experts; the CUDA router handles 1 to {}", what, n_experts_, kMaxRouterExperts);
   }
@@ -68,8 +73,13 @@ DeviceMoeFfn::DeviceMoeFfn(const kernels::WeightMatrix& router, std::span<const 
   slot_row_ = DeviceBuffer<int32_t>(static_cast<size_t>(max_assignments));
   position_of_ = DeviceBuffer<int32_t>(static_cast<size_t>(max_assignments));
   tiles_ = DeviceBuffer<int32_t>(static_cast<size_t>(expert_gemm_tile_capacity(max_assignments, n_experts_)));
-  hidden_act_ = DeviceBuffer<float>(static_cast<size_t>(max_assignments * expert_ffn_));
-  expert_out_ = DeviceBuffer<float>(static_cast<size_t>(max_assignments * hidden_));
+  const auto hidden_act_floats = static_cast<size_t>(max_assignments * expert_ffn_);
+  const auto expert_out_floats = static_cast<size_t>(max_assignments * hidden_);
+  if (scratch_->hidden_act.size() < hidden_act_floats) scratch_->hidden_act = DeviceBuffer<float>(hidden_act_floats);
+  if (scratch_->expert_out.size() < expert_out_floats) scratch_->expert_out = DeviceBuffer<float>(expert_out_floats);
+  // cudaMemcpy from pageable memory may return before the data lands; forward may use a stream
+  // that is not ordered after the legacy default stream the uploads went through.
+  ELEPHANT_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 void DeviceMoeFfn::forward(const float* x, int64_t n_rows, const uint8_t* active, const float* residual, float* out,
@@ -95,18 +105,18 @@ void DeviceMoeFfn::forward(const float* x, int64_t n_rows, const uint8_t* active
   gate_up.format = expert_format_;
   gate_up.out_features = static_cast<int32_t>(expert_ffn_);
   gate_up.in_features = static_cast<int32_t>(hidden_);
-  gate_up.y = hidden_act_.data();
+  gate_up.y = scratch_->hidden_act.data();
   gate_up.y_stride = expert_ffn_;
 
   ExpertMatmul down = gate_up;
-  down.x = hidden_act_.data();
+  down.x = scratch_->hidden_act.data();
   down.x_stride = expert_ffn_;
   down.slot_row = nullptr;
   down.a_views = down_views_.data();
   down.b_views = nullptr;
   down.out_features = static_cast<int32_t>(hidden_);
   down.in_features = static_cast<int32_t>(expert_ffn_);
-  down.y = expert_out_.data();
+  down.y = scratch_->expert_out.data();
   down.y_stride = hidden_;
 
   // The per-expert counts stay on the device; the expected count picks the path.
@@ -118,7 +128,7 @@ void DeviceMoeFfn::forward(const float* x, int64_t n_rows, const uint8_t* active
     launch_expert_gemm_tiled(down, tiles_.data(), stream);
   }
   launch_moe_finalize(experts_.data(), weights_.data(), position_of_.data(), n_rows, top_k_, n_experts_,
-                      expert_out_.data(), hidden_, 1.0f, residual, out, stream);
+                      scratch_->expert_out.data(), hidden_, 1.0f, residual, out, stream);
 }
 
 size_t DeviceMoeFfn::weight_bytes() const {

@@ -7,6 +7,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,13 @@
 
 namespace elephant::cuda {
 
+// The two large per-step buffers of an MoE block, [slots, expert_ffn] and [slots, hidden]. Blocks
+// run one after another, so a model's MoE layers can share one (it only grows, at construction).
+struct MoeScratch {
+  DeviceBuffer<float> hidden_act;
+  DeviceBuffer<float> expert_out;
+};
+
 struct ExpertWeights {
   kernels::WeightMatrix gate;  // [expert_ffn, hidden]
   kernels::WeightMatrix up;    // [expert_ffn, hidden]
@@ -27,9 +35,11 @@ struct ExpertWeights {
 class DeviceMoeFfn {
  public:
   // Throws Error naming `what` when shapes or formats disagree, or the rule exceeds the kernels'
-  // limits (≤ 256 experts, top_k ≤ 8).
+  // limits (≤ 256 experts, top_k ≤ 8). scratch: shared with other blocks, or null for its own.
+  // Returns with every upload complete (forward may run on any stream).
   DeviceMoeFfn(const kernels::WeightMatrix& router, std::span<const ExpertWeights> experts, int top_k,
-               bool renormalize, int64_t max_rows, std::string_view what);
+               bool renormalize, int64_t max_rows, std::string_view what,
+               std::shared_ptr<MoeScratch> scratch = nullptr);
 
   // out = residual (when not null) + MoE(x). x, residual, out: device [n_rows, hidden]; active:
   // device [n_rows] or null (all rows active); rows with active 0 get out = residual (or 0).
@@ -66,8 +76,7 @@ class DeviceMoeFfn {
   DeviceBuffer<int32_t> slot_row_;
   DeviceBuffer<int32_t> position_of_;
   DeviceBuffer<int32_t> tiles_;
-  DeviceBuffer<float> hidden_act_;  // [slots, expert_ffn]
-  DeviceBuffer<float> expert_out_;  // [slots, hidden]
+  std::shared_ptr<MoeScratch> scratch_;
 };
 
 }  // namespace elephant::cuda

@@ -71,6 +71,8 @@ __global__ void route_softmax_top_k_kernel(const float* x, MatrixView gate, int 
 void launch_route_softmax_top_k(const float* x, int64_t n_rows, const MatrixView& gate, DeviceFormat gate_format,
                                 int top_k, bool renormalize, const uint8_t* active, int32_t* experts, float* weights,
                                 cudaStream_t stream) {
+  ELEPHANT_CUDA_REQUIRE(gate.rows >= 1 && gate.rows <= kMaxRouterExperts, "route: 1 <= experts <= kMaxRouterExperts");
+  ELEPHANT_CUDA_REQUIRE(top_k >= 1 && top_k <= kMaxTopK && top_k <= gate.rows, "route: 1 <= top_k <= min(kMaxTopK, experts)");
   if (n_rows == 0) return;
   dispatch_format(gate_format, [&](auto tag) {
     constexpr DeviceFormat F = decltype(tag)::value;

@@ -79,6 +79,14 @@ DeviceModel::DeviceModel(models::Model& model, const DeviceModelOptions& options
   const int64_t q_dim = int64_t{c.n_heads} * c.head_dim;
   const int64_t kv_dim = int64_t{c.n_kv_heads} * c.head_dim;
   int64_t widest_ffn = 1;
+  auto moe_scratch = std::make_shared<MoeScratch>();
+  // SwiGLU pairs run gate and up through one decoder: they must share a format.
+  const auto check_pair = [](const Linear& gate, const Linear& up, const std::string& what) {
+    if (gate.matrix.format() != up.matrix.format()) {
+      fail("{}: gate stored as {}, up as {}; the CUDA SwiGLU kernel needs one format", what,
+           device_format_name(gate.matrix.format()), device_format_name(up.matrix.format()));
+    }
+  };
   for (size_t l = 0; l < model.blocks().size(); ++l) {
     const models::Model::Block& source = model.blocks()[l];
     const std::string prefix = fmt::format("model.layers.{}.", l);
@@ -103,19 +111,21 @@ DeviceModel::DeviceModel(models::Model& model, const DeviceModelOptions& options
         experts.push_back({w.gate, w.up, w.down});
       }
       block.moe = std::make_unique<DeviceMoeFfn>(source.moe->router(), experts, c.moe.top_k,
-                                                 c.moe.router.renormalize_top_k, rows, prefix + "mlp");
+                                                 c.moe.router.renormalize_top_k, rows, prefix + "mlp", moe_scratch);
       weight_bytes_ += block.moe->weight_bytes();
       if (const auto& shared = source.moe->shared()) {
         block.shared_gate = upload_linear(shared->mlp.gate, prefix + "shared expert gate");
         block.shared_up = upload_linear(shared->mlp.up, prefix + "shared expert up");
         block.shared_down = upload_linear(shared->mlp.down, prefix + "shared expert down");
         if (shared->gate) block.shared_gate_logit = upload_linear(*shared->gate, prefix + "shared expert gate logit");
+        check_pair(*block.shared_gate, *block.shared_up, prefix + "shared expert");
         widest_ffn = std::max(widest_ffn, shared->mlp.gate.rows);
       }
     } else {
       block.dense_gate = upload_linear(source.dense.gate, prefix + "mlp.gate_proj.weight");
       block.dense_up = upload_linear(source.dense.up, prefix + "mlp.up_proj.weight");
       block.dense_down = upload_linear(source.dense.down, prefix + "mlp.down_proj.weight");
+      check_pair(*block.dense_gate, *block.dense_up, prefix + "mlp");
       widest_ffn = std::max(widest_ffn, source.dense.gate.rows);
     }
     blocks_.push_back(std::move(block));
@@ -154,6 +164,21 @@ DeviceModel::DeviceModel(models::Model& model, const DeviceModelOptions& options
   ffn_ = DeviceBuffer<float>(floats(widest_ffn));
   gate_logit_ = DeviceBuffer<float>(static_cast<size_t>(rows));
   next_tokens_ = DeviceBuffer<int32_t>(static_cast<size_t>(rows));
+  logits_ = DeviceBuffer<float>(static_cast<size_t>(rows) * static_cast<size_t>(c.vocab_size));
+  // Decode attention's scratch for the largest split any batch can need, so nothing is reallocated
+  // while a step's kernels are queued.
+  size_t attention_floats = 0;
+  for (const Block& block : blocks_) {
+    AttentionShape shape = attention_shape_;
+    shape.sliding_window = block.sliding_window;
+    for (int n = 1; n <= std::min<int64_t>(options.max_sequences, rows); ++n) {
+      const DecodeSplit split = plan_decode_split(shape, n, context_length_, device_.multiprocessors);
+      attention_floats = std::max(attention_floats, decode_workspace_floats(shape, n, split));
+    }
+  }
+  attention_workspace_ = DeviceBuffer<float>(attention_floats);
+  // Uploads went through the legacy default stream; stream_ is not ordered after it.
+  ELEPHANT_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 DeviceModel::~DeviceModel() {
@@ -218,7 +243,7 @@ void DeviceModel::attention(const Block& block, int layer, int64_t n_rows) {
   if (n_sequences_ == n_rows) {
     const DecodeSplit split = plan_decode_split(shape, static_cast<int>(n_sequences_), longest_sequence_, device_.multiprocessors);
     const size_t workspace = decode_workspace_floats(shape, static_cast<int>(n_sequences_), split);
-    if (attention_workspace_.size() < workspace) attention_workspace_ = DeviceBuffer<float>(workspace);
+    if (attention_workspace_.size() < workspace) fail_buffer_overflow(attention_workspace_.size(), workspace, sizeof(float));
     decode_attention(q_.data(), k_cache, v_cache, sequence_lengths_.data(), static_cast<int>(n_sequences_), shape, split,
                      attention_workspace_.data(), context_.data(), stream_, sequence_slots_.data());
   } else {
@@ -325,16 +350,10 @@ int DeviceModel::experts_touched_last_step() const {
   return touched;
 }
 
-float* DeviceModel::logits_buffer(int64_t n_rows) {
-  const size_t needed = static_cast<size_t>(n_rows) * static_cast<size_t>(config_.vocab_size);
-  if (logits_.size() < needed) logits_ = DeviceBuffer<float>(needed);
-  return logits_.data();
-}
-
 std::vector<float> DeviceModel::forward(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows) {
   int64_t n_selected = 0;
   const float* final_rows = run(rows, logits_rows, n_selected);
-  float* logits = logits_buffer(n_selected);
+  float* logits = logits_.data();
   matmul(final_rows, n_selected, *lm_head_, nullptr, logits);
   std::vector<float> host(static_cast<size_t>(n_selected) * static_cast<size_t>(config_.vocab_size));
   ELEPHANT_CUDA_CHECK(cudaMemcpyAsync(host.data(), logits, host.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_));
@@ -345,7 +364,7 @@ std::vector<float> DeviceModel::forward(const layers::RowBatch& rows, std::span<
 std::vector<int32_t> DeviceModel::forward_greedy(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows) {
   int64_t n_selected = 0;
   const float* final_rows = run(rows, logits_rows, n_selected);
-  float* logits = logits_buffer(n_selected);
+  float* logits = logits_.data();
   matmul(final_rows, n_selected, *lm_head_, nullptr, logits);
   argmax(logits, n_selected, config_.vocab_size, next_tokens_.data(), stream_);
   std::vector<int32_t> host(static_cast<size_t>(n_selected));

@@ -56,7 +56,6 @@ class DeviceModel {
   const float* run(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows, int64_t& n_selected);
   void matmul(const float* x, int64_t n_rows, const Linear& a, const Linear* up, float* y);
   void attention(const Block& block, int layer, int64_t n_rows);
-  float* logits_buffer(int64_t n_rows);
 
   const config::ModelConfig& config_;
   DeviceInfo device_;

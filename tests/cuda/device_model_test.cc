@@ -1,7 +1,7 @@
 // The CUDA model against its two oracles: Hugging Face transformers' logits on every decoder
 // fixture family (the parity test's tolerance), and the CPU model on what the fixtures do not
-// cover: several sequences in one batch in arbitrary cache slots, decode steps, greedy
-// continuations of the shipped model, and a quantized checkpoint. GPU tests skip without a GPU.
+// cover: several sequences in one batch in arbitrary cache slots, decode steps, and greedy
+// continuations of the shipped model. GPU tests skip without a GPU.
 #include "cuda/device_model.h"
 
 #include <gtest/gtest.h>
