@@ -2,7 +2,7 @@
 """Expert-offload table: `elephant bench` at several cache budgets and policies, against the
 all-resident run of the same model, in one go (docs/performance.md quotes it).
 
-    python3 bench/offload_table.py --elephant build/cli/elephant -m MODEL_DIR [-n 32] [-t 1]
+    python3 bench/offload_table.py --elephant build/cli/elephant -m MODEL_DIR [-n 32] [-t 1] [--budgets 25%,50%]
 
 For each budget (100, 50, 25, 12.5 % of the experts) x {ondemand, lru, lru + pre-gating} it runs
 `elephant bench --json` (tg N only, each in its own process so peak RSS is its own) and prints
@@ -31,6 +31,7 @@ def main():
     parser.add_argument("-m", "--model", required=True)
     parser.add_argument("-n", "--tokens", type=int, default=32)
     parser.add_argument("-t", "--threads", type=int, default=1)
+    parser.add_argument("--budgets", default="100%,50%,25%,12.5%", help="comma-separated cache budgets")
     args = parser.parse_args()
 
     # The all-resident model is read through the page cache: a first run warms it.
@@ -38,7 +39,7 @@ def main():
     resident_report, resident = bench(args, [])
     resident_tps = resident["tokens_per_s"]
     rows = []
-    for budget in ("100%", "50%", "25%", "12.5%"):
+    for budget in args.budgets.split(","):
         for label, extra in (("on-demand", ["--expert-policy", "ondemand"]), ("LRU", ["--expert-policy", "lru"]),
                              ("LRU + pre-gating", ["--expert-policy", "lru", "--pregate"])):
             report, tg = bench(args, ["--expert-cache", budget] + extra)

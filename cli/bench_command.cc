@@ -348,6 +348,7 @@ void run(const BenchFlags& flags) {
                             {"miss_rate", ratio(stats.misses, stats.acquires)},
                             {"loads", stats.loads},
                             {"wasted_prefetches", stats.wasted_prefetches},
+                            {"cancelled_prefetches", stats.cancelled_prefetches},
                             {"bytes_loaded_per_token", static_cast<double>(stats.bytes_loaded) * per_token},
                             {"stall_ms_per_token", stats.stall_seconds * 1e3 * per_token},
                             {"pregate_accuracy", ratio(stats.predicted_used, stats.used_with_prediction)},
@@ -356,11 +357,11 @@ void run(const BenchFlags& flags) {
     report["expert_cache"] = cache;
     if (!flags.json) {
       fmt::print("expert cache: {} slots x {:.1f} MB | hits {:.1f}% (late prefetch {:.1f}%, misses {:.1f}%) | {} loads, "
-                 "{} wasted prefetches | {:.2f} MB loaded and {:.2f} ms stalled per token | pre-gating accuracy {:.1f}% "
+                 "{} wasted and {} cancelled prefetches | {:.2f} MB loaded and {:.2f} ms stalled per token | pre-gating accuracy {:.1f}% "
                  "(previous step's experts: {:.1f}%) | peak RSS {:.1f} MB | home-tier read {:.2f} GB/s\n",
                  stats.n_slots, static_cast<double>(stats.slot_bytes) / 1e6, 100 * cache["hit_rate"].get<double>(),
                  100 * cache["late_prefetch_rate"].get<double>(), 100 * cache["miss_rate"].get<double>(), stats.loads,
-                 stats.wasted_prefetches, cache["bytes_loaded_per_token"].get<double>() / 1e6,
+                 stats.wasted_prefetches, stats.cancelled_prefetches, cache["bytes_loaded_per_token"].get<double>() / 1e6,
                  cache["stall_ms_per_token"].get<double>(), 100 * cache["pregate_accuracy"].get<double>(),
                  100 * cache["previous_step_reuse_accuracy"].get<double>(),
                  static_cast<double>(peak_rss_bytes) / 1e6, home_gb_per_s);

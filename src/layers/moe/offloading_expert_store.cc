@@ -280,10 +280,11 @@ void OffloadingExpertStore::io_worker() {
     int s = -1;
     {
       std::unique_lock lock(mutex_);
-      work_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      work_.wait(lock, [&] { return stopping_ || !demand_jobs_.empty() || !prefetch_jobs_.empty(); });
       if (stopping_) return;
-      s = jobs_.front().slot;
-      jobs_.pop_front();
+      std::deque<Job>& jobs = demand_jobs_.empty() ? prefetch_jobs_ : demand_jobs_;
+      s = jobs.front().slot;
+      jobs.pop_front();
     }
     load(s);
     ready_.notify_all();
@@ -306,7 +307,7 @@ void OffloadingExpertStore::start_loads(int layer, std::span<const int> experts,
     if (free_slot < 0) continue;
     assign(free_slot, layer, expert, prefetch);
     slots_[static_cast<size_t>(free_slot)].needed = !prefetch;
-    jobs_.push_back({free_slot});
+    (prefetch ? prefetch_jobs_ : demand_jobs_).push_back({free_slot});
     --budget;
   }
   work_.notify_all();
@@ -339,6 +340,24 @@ void OffloadingExpertStore::will_use(int layer, std::span<const int> experts) {
   predicted.clear();
   previous.assign(experts_[static_cast<size_t>(layer)].size(), 0);
   for (int expert : experts) previous[static_cast<size_t>(expert)] = 1;
+  // Queued predictions for this layer are settled now: the used ones become demand loads, the
+  // others are dropped before they take disk time or a slot.
+  for (auto job = prefetch_jobs_.begin(); job != prefetch_jobs_.end();) {
+    Slot& slot = slots_[static_cast<size_t>(job->slot)];
+    if (slot.layer != layer) {
+      ++job;
+      continue;
+    }
+    if (previous[static_cast<size_t>(slot.expert)] != 0) {
+      demand_jobs_.push_back(*job);
+    } else {
+      slot_index_[static_cast<size_t>(slot.layer)][static_cast<size_t>(slot.expert)] = -1;
+      slot.state = SlotState::kEmpty;
+      ++stats_.cancelled_prefetches;
+      --stats_.loads;
+    }
+    job = prefetch_jobs_.erase(job);
+  }
   start_loads(layer, experts, false);
 }
 

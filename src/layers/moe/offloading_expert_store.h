@@ -53,6 +53,7 @@ struct ExpertCacheStats {
   uint64_t misses = 0;           // not resident, not loading: loaded on demand
   uint64_t loads = 0;            // reads from the home tier (demand + prefetch)
   uint64_t wasted_prefetches = 0;  // prefetched, then evicted without being used
+  uint64_t cancelled_prefetches = 0;  // predicted, still queued when routing chose otherwise: never read
   uint64_t bytes_loaded = 0;
   double stall_seconds = 0.0;    // time acquire() waited for bytes
   // Pre-gating accuracy: of the experts a layer actually used in steps where it had a
@@ -142,7 +143,10 @@ class OffloadingExpertStore final : public ExpertStore {
   mutable std::mutex mutex_;
   std::condition_variable ready_;
   std::condition_variable work_;
-  std::deque<Job> jobs_;
+  // Demand loads (this step's routing) are served before prefetches (predictions), so a wrong
+  // guess queued earlier never delays an expert the step is waiting for.
+  std::deque<Job> demand_jobs_;
+  std::deque<Job> prefetch_jobs_;
   bool stopping_ = false;
   std::vector<std::thread> workers_;
 };
