@@ -46,6 +46,46 @@ DeviceBuffer<float> upload_vector(const std::vector<float>& values, size_t& byte
 
 }  // namespace
 
+SequencePlan plan_sequences(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows, int vocab_size,
+                            int max_sequences, int context_length) {
+  const int64_t n = rows.size();
+  if (n == 0) fail("CUDA forward: an empty batch");
+  if (!logits_rows.empty() && static_cast<int64_t>(logits_rows.size()) != n) {
+    fail("CUDA forward: {} logits_rows flags for {} rows", logits_rows.size(), n);
+  }
+  SequencePlan plan;
+  for (int64_t r = 0; r < n; ++r) {
+    const auto row = static_cast<size_t>(r);
+    const int32_t token = rows.tokens[row];
+    const int32_t position = rows.positions[row];
+    const int32_t slot = rows.slots[row];
+    if (token < 0 || token >= vocab_size) fail("token id {} is outside the vocabulary [0, {})", token, vocab_size);
+    if (slot < 0 || slot >= max_sequences) {
+      fail("CUDA forward: slot {} outside the {} sequences the device cache holds", slot, max_sequences);
+    }
+    if (position < 0 || position >= context_length) {
+      fail("CUDA forward: position {} outside the device context of {} positions", position, context_length);
+    }
+    const bool continues = r > 0 && slot == rows.slots[row - 1] && position == rows.positions[row - 1] + 1;
+    if (!continues) {
+      if (std::find(plan.slots.begin(), plan.slots.end(), slot) != plan.slots.end()) {
+        fail("CUDA forward: the rows of slot {} are not one run of consecutive positions", slot);
+      }
+      plan.slots.push_back(slot);
+      plan.row_offsets.push_back(static_cast<int32_t>(r));
+      plan.lengths.push_back(0);
+    }
+    plan.lengths.back() = position + 1;
+    if (logits_rows.empty() || logits_rows[row] != 0) plan.selected.push_back(static_cast<int32_t>(r));
+  }
+  plan.row_offsets.push_back(static_cast<int32_t>(n));
+  plan.longest = *std::max_element(plan.lengths.begin(), plan.lengths.end());
+  for (size_t s = 0; s + 1 < plan.row_offsets.size(); ++s) {
+    plan.max_rows = std::max(plan.max_rows, plan.row_offsets[s + 1] - plan.row_offsets[s]);
+  }
+  return plan;
+}
+
 DeviceModel::DeviceModel(models::Model& model, const DeviceModelOptions& options)
     : config_(model.config()), options_(options) {
   const Availability availability = probe();
@@ -240,16 +280,16 @@ void DeviceModel::attention(const Block& block, int layer, int64_t n_rows) {
 
   AttentionShape shape = attention_shape_;
   shape.sliding_window = block.sliding_window;
-  if (n_sequences_ == n_rows) {
-    const DecodeSplit split = plan_decode_split(shape, static_cast<int>(n_sequences_), longest_sequence_, device_.multiprocessors);
-    const size_t workspace = decode_workspace_floats(shape, static_cast<int>(n_sequences_), split);
+  const auto n_sequences = static_cast<int>(plan_.slots.size());
+  if (plan_.max_rows == 1) {
+    const DecodeSplit split = plan_decode_split(shape, n_sequences, plan_.longest, device_.multiprocessors);
+    const size_t workspace = decode_workspace_floats(shape, n_sequences, split);
     if (attention_workspace_.size() < workspace) fail_buffer_overflow(attention_workspace_.size(), workspace, sizeof(float));
-    decode_attention(q_.data(), k_cache, v_cache, sequence_lengths_.data(), static_cast<int>(n_sequences_), shape, split,
+    decode_attention(q_.data(), k_cache, v_cache, sequence_lengths_.data(), n_sequences, shape, split,
                      attention_workspace_.data(), context_.data(), stream_, sequence_slots_.data());
   } else {
-    prefill_attention(q_.data(), k_cache, v_cache, sequence_lengths_.data(), sequence_rows_.data(),
-                      static_cast<int>(n_sequences_), max_sequence_rows_, shape, context_.data(), stream_,
-                      sequence_slots_.data());
+    prefill_attention(q_.data(), k_cache, v_cache, sequence_lengths_.data(), sequence_rows_.data(), n_sequences,
+                      plan_.max_rows, shape, context_.data(), stream_, sequence_slots_.data());
   }
   matmul(context_.data(), n_rows, *block.o, nullptr, branch_.data());
 }
@@ -258,56 +298,17 @@ const float* DeviceModel::run(const layers::RowBatch& rows, std::span<const uint
   const config::ModelConfig& c = config_;
   const int64_t n = rows.size();
   const int64_t hidden = c.hidden_size;
-  if (n == 0) fail("CUDA forward: an empty batch");
   if (n > options_.max_batch_rows) fail("CUDA forward: {} rows, more than max_batch_rows {}", n, options_.max_batch_rows);
-  if (!logits_rows.empty() && static_cast<int64_t>(logits_rows.size()) != n) {
-    fail("CUDA forward: {} logits_rows flags for {} rows", logits_rows.size(), n);
-  }
-  // Rows of one sequence form one run of consecutive positions: the attention kernels' unit.
-  std::vector<int32_t> sequence_slots;
-  std::vector<int32_t> sequence_lengths;
-  std::vector<int32_t> sequence_rows;
-  std::vector<int32_t> selected;
-  for (int64_t r = 0; r < n; ++r) {
-    const int32_t token = rows.tokens[static_cast<size_t>(r)];
-    const int32_t position = rows.positions[static_cast<size_t>(r)];
-    const int32_t slot = rows.slots[static_cast<size_t>(r)];
-    if (token < 0 || token >= c.vocab_size) fail("token id {} is outside the vocabulary [0, {})", token, c.vocab_size);
-    if (slot < 0 || slot >= options_.max_sequences) {
-      fail("CUDA forward: slot {} outside the {} sequences the device cache holds", slot, options_.max_sequences);
-    }
-    if (position < 0 || position >= context_length_) {
-      fail("CUDA forward: position {} outside the device context of {} positions", position, context_length_);
-    }
-    const bool continues = r > 0 && slot == rows.slots[static_cast<size_t>(r) - 1] &&
-                           position == rows.positions[static_cast<size_t>(r) - 1] + 1;
-    if (!continues) {
-      if (std::find(sequence_slots.begin(), sequence_slots.end(), slot) != sequence_slots.end()) {
-        fail("CUDA forward: the rows of slot {} are not consecutive positions in one run", slot);
-      }
-      sequence_slots.push_back(slot);
-      sequence_rows.push_back(static_cast<int32_t>(r));
-      sequence_lengths.push_back(0);
-    }
-    sequence_lengths.back() = position + 1;
-    if (logits_rows.empty() || logits_rows[static_cast<size_t>(r)] != 0) selected.push_back(static_cast<int32_t>(r));
-  }
-  sequence_rows.push_back(static_cast<int32_t>(n));
-  n_sequences_ = static_cast<int64_t>(sequence_slots.size());
-  longest_sequence_ = *std::max_element(sequence_lengths.begin(), sequence_lengths.end());
-  max_sequence_rows_ = 0;
-  for (size_t s = 0; s + 1 < sequence_rows.size(); ++s) {
-    max_sequence_rows_ = std::max(max_sequence_rows_, sequence_rows[s + 1] - sequence_rows[s]);
-  }
+  plan_ = plan_sequences(rows, logits_rows, c.vocab_size, options_.max_sequences, context_length_);
   const int32_t dense_offsets[2] = {0, static_cast<int32_t>(n)};
   upload_async(tokens_, rows.tokens.data(), static_cast<size_t>(n), stream_);
   upload_async(positions_, rows.positions.data(), static_cast<size_t>(n), stream_);
   upload_async(slots_, rows.slots.data(), static_cast<size_t>(n), stream_);
   upload_async(dense_offsets_, dense_offsets, 2, stream_);
-  upload_async(sequence_slots_, sequence_slots.data(), sequence_slots.size(), stream_);
-  upload_async(sequence_lengths_, sequence_lengths.data(), sequence_lengths.size(), stream_);
-  upload_async(sequence_rows_, sequence_rows.data(), sequence_rows.size(), stream_);
-  upload_async(selected_, selected.data(), selected.size(), stream_);
+  upload_async(sequence_slots_, plan_.slots.data(), plan_.slots.size(), stream_);
+  upload_async(sequence_lengths_, plan_.lengths.data(), plan_.lengths.size(), stream_);
+  upload_async(sequence_rows_, plan_.row_offsets.data(), plan_.row_offsets.size(), stream_);
+  upload_async(selected_, plan_.selected.data(), plan_.selected.size(), stream_);
 
   embed_rows(embedding_.view(), embedding_.format(), tokens_.data(), n, x_.data(), stream_);
   for (size_t l = 0; l < blocks_.size(); ++l) {
@@ -331,7 +332,7 @@ const float* DeviceModel::run(const layers::RowBatch& rows, std::span<const uint
       add_in_place(x_.data(), branch_.data(), n * hidden, stream_);
     }
   }
-  n_selected = static_cast<int64_t>(selected.size());
+  n_selected = static_cast<int64_t>(plan_.selected.size());
   gather_rows(x_.data(), selected_.data(), n_selected, hidden, final_rows_.data(), stream_);
   rms_norm(final_rows_.data(), final_norm_.data(), final_rows_.data(), n_selected, hidden, c.rms_norm_eps, stream_);
   // The LM head reads all n_selected rows as one group.

@@ -21,6 +21,23 @@
 
 namespace elephant::cuda {
 
+// How a batch's rows split into sequences for the attention kernels: each sequence is one run of
+// consecutive rows with consecutive positions in one cache slot. Host logic, tested without a GPU.
+struct SequencePlan {
+  std::vector<int32_t> slots;        // [sequences] cache slot
+  std::vector<int32_t> lengths;      // [sequences] last position + 1 (cached positions included)
+  std::vector<int32_t> row_offsets;  // [sequences + 1] first row of each sequence, then n_rows
+  std::vector<int32_t> selected;     // rows whose logits are wanted
+  int32_t longest = 0;               // max of lengths
+  int32_t max_rows = 0;              // most rows of one sequence: 1 means a decode step
+};
+
+// Throws Error for an empty batch, a token outside [0, vocab), a slot outside [0, max_sequences),
+// a position outside [0, context_length), logits_rows of the wrong size, or a slot whose rows
+// are not one run of consecutive positions.
+SequencePlan plan_sequences(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows, int vocab_size,
+                            int max_sequences, int context_length);
+
 struct DeviceModelOptions {
   int max_sequences = 1;     // KV-cache slots: a row's slot must be below this
   int context_length = 0;    // positions per slot; 0: min(max_position_embeddings, 4096)
@@ -82,10 +99,7 @@ class DeviceModel {
   DeviceBuffer<float> attention_workspace_;
   DeviceBuffer<float> logits_;
   DeviceBuffer<int32_t> next_tokens_;
-  // The current batch's sequences (set by run, read by attention).
-  int64_t n_sequences_ = 0;
-  int32_t longest_sequence_ = 0;
-  int32_t max_sequence_rows_ = 0;
+  SequencePlan plan_;  // the current batch's (set by run, read by attention)
 };
 
 }  // namespace elephant::cuda

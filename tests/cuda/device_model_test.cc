@@ -25,6 +25,59 @@ layers::RowBatch prompt_rows(const std::vector<int32_t>& prompt, int32_t slot, i
   return rows;
 }
 
+// The host-side split of a batch into attention sequences (runs without a GPU).
+TEST(CudaSequencePlan, GroupsRunsOfConsecutivePositionsPerSlot) {
+  layers::RowBatch rows;
+  for (int32_t p = 5; p < 8; ++p) rows.add(10 + p, p, 2);  // a continued prompt in slot 2
+  rows.add(3, 0, 0);                                        // a fresh one-row prompt in slot 0
+  rows.add(4, 41, 1);                                       // a decode row in slot 1
+  const std::vector<uint8_t> wanted = {0, 0, 1, 1, 1};
+  const SequencePlan plan = plan_sequences(rows, wanted, 100, 3, 64);
+  EXPECT_EQ(plan.slots, (std::vector<int32_t>{2, 0, 1}));
+  EXPECT_EQ(plan.lengths, (std::vector<int32_t>{8, 1, 42}));
+  EXPECT_EQ(plan.row_offsets, (std::vector<int32_t>{0, 3, 4, 5}));
+  EXPECT_EQ(plan.selected, (std::vector<int32_t>{2, 3, 4}));
+  EXPECT_EQ(plan.longest, 42);
+  EXPECT_EQ(plan.max_rows, 3);
+
+  layers::RowBatch decode;
+  decode.add(1, 9, 1);
+  decode.add(2, 3, 0);
+  const SequencePlan step = plan_sequences(decode, {}, 100, 3, 64);
+  EXPECT_EQ(step.max_rows, 1) << "one row per sequence is a decode step";
+  EXPECT_EQ(step.selected, (std::vector<int32_t>{0, 1}));
+}
+
+TEST(CudaSequencePlan, RejectsWhatTheKernelsCannotTake) {
+  const auto expect_error = [](const layers::RowBatch& rows, const std::string& fragment) {
+    try {
+      plan_sequences(rows, {}, 100, 2, 64);
+      ADD_FAILURE() << "accepted a batch that should fail with: " << fragment;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  layers::RowBatch interleaved;
+  interleaved.add(1, 0, 0);
+  interleaved.add(1, 0, 1);
+  interleaved.add(1, 1, 0);
+  expect_error(interleaved, "not one run of consecutive positions");
+  layers::RowBatch gap;
+  gap.add(1, 0, 0);
+  gap.add(1, 2, 0);
+  expect_error(gap, "not one run of consecutive positions");
+  layers::RowBatch slot;
+  slot.add(1, 0, 2);
+  expect_error(slot, "slot 2 outside the 2 sequences");
+  layers::RowBatch position;
+  position.add(1, 64, 0);
+  expect_error(position, "position 64 outside the device context of 64");
+  layers::RowBatch token;
+  token.add(100, 0, 0);
+  expect_error(token, "token id 100 is outside the vocabulary");
+  expect_error(layers::RowBatch{}, "an empty batch");
+}
+
 TEST(CudaDeviceModel, WithoutAGpuTheErrorSaysWhy) {
   if (probe().usable) GTEST_SKIP() << "a device is present";
   auto model = models::Model::load(testing::fixture_dir("mixtral"));
