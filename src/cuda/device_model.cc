@@ -39,6 +39,15 @@ void upload_async(DeviceBuffer<T>& buffer, const T* host, size_t n, cudaStream_t
   if (n > 0) ELEPHANT_CUDA_CHECK(cudaMemcpyAsync(buffer.data(), host, n * sizeof(T), cudaMemcpyHostToDevice, stream));
 }
 
+// The first n elements of a device buffer, once the stream's work is done.
+template <typename T>
+std::vector<T> download_after(const DeviceBuffer<T>& buffer, size_t n, cudaStream_t stream) {
+  std::vector<T> host(n);
+  ELEPHANT_CUDA_CHECK(cudaMemcpyAsync(host.data(), buffer.data(), n * sizeof(T), cudaMemcpyDeviceToHost, stream));
+  ELEPHANT_CUDA_CHECK(cudaStreamSynchronize(stream));
+  return host;
+}
+
 DeviceBuffer<float> upload_vector(const std::vector<float>& values, size_t& bytes) {
   bytes += values.size() * sizeof(float);
   return to_device(values);
@@ -294,7 +303,7 @@ void DeviceModel::attention(const Block& block, int layer, int64_t n_rows) {
   matmul(context_.data(), n_rows, *block.o, nullptr, branch_.data());
 }
 
-const float* DeviceModel::run(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows, int64_t& n_selected) {
+int64_t DeviceModel::compute_logits(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows) {
   const config::ModelConfig& c = config_;
   const int64_t n = rows.size();
   const int64_t hidden = c.hidden_size;
@@ -332,13 +341,14 @@ const float* DeviceModel::run(const layers::RowBatch& rows, std::span<const uint
       add_in_place(x_.data(), branch_.data(), n * hidden, stream_);
     }
   }
-  n_selected = static_cast<int64_t>(plan_.selected.size());
+  const auto n_selected = static_cast<int64_t>(plan_.selected.size());
   gather_rows(x_.data(), selected_.data(), n_selected, hidden, final_rows_.data(), stream_);
   rms_norm(final_rows_.data(), final_norm_.data(), final_rows_.data(), n_selected, hidden, c.rms_norm_eps, stream_);
   // The LM head reads all n_selected rows as one group.
   const int32_t lm_offsets[2] = {0, static_cast<int32_t>(n_selected)};
   upload_async(dense_offsets_, lm_offsets, 2, stream_);
-  return final_rows_.data();
+  matmul(final_rows_.data(), n_selected, *lm_head_, nullptr, logits_.data());
+  return n_selected;
 }
 
 int DeviceModel::experts_touched_last_step() const {
@@ -352,27 +362,14 @@ int DeviceModel::experts_touched_last_step() const {
 }
 
 std::vector<float> DeviceModel::forward(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows) {
-  int64_t n_selected = 0;
-  const float* final_rows = run(rows, logits_rows, n_selected);
-  float* logits = logits_.data();
-  matmul(final_rows, n_selected, *lm_head_, nullptr, logits);
-  std::vector<float> host(static_cast<size_t>(n_selected) * static_cast<size_t>(config_.vocab_size));
-  ELEPHANT_CUDA_CHECK(cudaMemcpyAsync(host.data(), logits, host.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_));
-  ELEPHANT_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  return host;
+  const int64_t n_selected = compute_logits(rows, logits_rows);
+  return download_after(logits_, static_cast<size_t>(n_selected) * static_cast<size_t>(config_.vocab_size), stream_);
 }
 
 std::vector<int32_t> DeviceModel::forward_greedy(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows) {
-  int64_t n_selected = 0;
-  const float* final_rows = run(rows, logits_rows, n_selected);
-  float* logits = logits_.data();
-  matmul(final_rows, n_selected, *lm_head_, nullptr, logits);
-  argmax(logits, n_selected, config_.vocab_size, next_tokens_.data(), stream_);
-  std::vector<int32_t> host(static_cast<size_t>(n_selected));
-  ELEPHANT_CUDA_CHECK(cudaMemcpyAsync(host.data(), next_tokens_.data(), host.size() * sizeof(int32_t),
-                                      cudaMemcpyDeviceToHost, stream_));
-  ELEPHANT_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  return host;
+  const int64_t n_selected = compute_logits(rows, logits_rows);
+  argmax(logits_.data(), n_selected, config_.vocab_size, next_tokens_.data(), stream_);
+  return download_after(next_tokens_, static_cast<size_t>(n_selected), stream_);
 }
 
 }  // namespace elephant::cuda

@@ -69,8 +69,8 @@ class DeviceModel {
   struct Block;
 
  private:
-  // Runs the blocks and the final norm; returns the device pointer of the normed selected rows.
-  const float* run(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows, int64_t& n_selected);
+  // Runs the blocks, the final norm and the LM head into logits_; returns the selected rows' count.
+  int64_t compute_logits(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows);
   void matmul(const float* x, int64_t n_rows, const Linear& a, const Linear* up, float* y);
   void attention(const Block& block, int layer, int64_t n_rows);
 
