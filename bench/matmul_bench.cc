@@ -95,7 +95,7 @@ void run_kernel(kernels::MatmulFn kernel, const float* x, int64_t n_rows, const 
   parallel_for(w.rows, 16, [&](int64_t begin, int64_t end) { kernel(x, n_rows, w, y, w.rows, begin, end); });
 }
 
-void bench_shape(const Shape& shape, const Options& options, double stream_gb_s) {
+void bench_shape(const Shape& shape, const Options& options, const ReadBandwidthMeter& meter) {
   std::mt19937_64 rng(shape.rows * 31 + shape.cols);
   std::normal_distribution<float> normal(0.0f, 0.02f);
   const int64_t n = shape.rows * shape.cols;
@@ -149,6 +149,7 @@ void bench_shape(const Shape& shape, const Options& options, double stream_gb_s)
   }
 #endif
   for (const Variant& v : variants) {
+    const double stream_gb_s = meter.measure_gb_per_s();
     int copy = 0;
     const double decode_seconds = median_seconds(options.reps * 3, [&] {
       run_kernel(v.kernel, x.data(), 1, v.weights->matrix(shape, v.dtype, v.scale_dtype, v.group, copy), y.data());
@@ -166,11 +167,12 @@ void bench_shape(const Shape& shape, const Options& options, double stream_gb_s)
       prefill += fmt::format("  ({:4.2f}× sgemm)", gflops / sgemm_gflops);
 #endif
     }
-    fmt::print("{:>5}×{:<6} {:<20} {:9.3f} ms {:8.1f} GB/s {:6.0f}% {:>8.2f} MiB   {}\n", shape.rows, shape.cols,
-               v.label, decode_seconds * 1e3, gb_s, 100.0 * gb_s / stream_gb_s, bytes / (1 << 20), prefill);
+    fmt::print("{:>5}×{:<6} {:<20} {:9.3f} ms {:8.1f} GB/s {:8.1f} GB/s {:6.0f}% {:>8.2f} MiB   {}\n", shape.rows,
+               shape.cols, v.label, decode_seconds * 1e3, gb_s, stream_gb_s, 100.0 * gb_s / stream_gb_s,
+               bytes / (1 << 20), prefill);
   }
 #ifdef ELEPHANT_HAVE_OPENBLAS
-  if (options.prefill) fmt::print("{:>5}×{:<6} {:<20} {:>43} {:7.1f}\n", shape.rows, shape.cols, "OpenBLAS sgemm fp32", "", sgemm_gflops);
+  if (options.prefill) fmt::print("{:>5}×{:<6} {:<20} {:>57} {:7.1f}\n", shape.rows, shape.cols, "OpenBLAS sgemm fp32", "", sgemm_gflops);
 #endif
 }
 
@@ -213,11 +215,12 @@ int main(int argc, char** argv) {
 #ifdef ELEPHANT_HAVE_OPENBLAS
   openblas_set_num_threads(thread_count());
 #endif
-  const double stream = measure_read_bandwidth_gb_per_s(size_t{1} << 30, thread_count());
-  fmt::print("kernels: {}, threads: {}, read bandwidth (STREAM-like sum, 1 GiB, median of 7): {:.1f} GB/s\n",
-             ops::active_kernels().name, thread_count(), stream);
-  fmt::print("{:<12} {:<20} {:>12} {:>13} {:>7} {:>12}   {}\n", "shape", "weights", "decode", "weights read",
-             "of BW", "bytes", options.prefill ? fmt::format("prefill {} rows GFLOP/s", options.prefill_rows) : "");
-  for (const Shape& shape : shapes) bench_shape(shape, options, stream);
+  const ReadBandwidthMeter meter(size_t{512} << 20, thread_count());
+  fmt::print("kernels: {}, threads: {}; \"read BW\": STREAM-like sum of 512 MiB, median of 7 passes, measured\n"
+             "right before each row's decode timing (the host's bandwidth drifts during a run)\n",
+             ops::active_kernels().name, thread_count());
+  fmt::print("{:<12} {:<20} {:>12} {:>13} {:>13} {:>7} {:>12}   {}\n", "shape", "weights", "decode", "weights read",
+             "read BW", "of BW", "bytes", options.prefill ? fmt::format("prefill {} rows GFLOP/s", options.prefill_rows) : "");
+  for (const Shape& shape : shapes) bench_shape(shape, options, meter);
   return 0;
 }

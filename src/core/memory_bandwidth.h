@@ -3,12 +3,32 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 
 namespace elephant {
 
-// Sums a buffer of `bytes` (use >= 4 × the last-level cache so it comes from DRAM) with n_threads
-// threads, each reading its own contiguous share; returns the median GB/s (1e9 bytes) of several
-// passes after one warm-up pass. The buffer is written once first so its pages are mapped.
+// A buffer of `bytes` (use >= 4 × the last-level cache so it comes from DRAM), written once so its
+// pages are mapped, then summed by n_threads threads, each reading its own contiguous share.
+// Keeping the buffer lets a benchmark re-measure right next to each kernel it times: on a shared
+// host the bandwidth drifts by tens of percent within a minute, so one figure at the start of a
+// long run is not the roofline the last kernel ran against.
+class ReadBandwidthMeter {
+ public:
+  ReadBandwidthMeter(size_t bytes, int n_threads);
+  // Median GB/s (1e9 bytes) of `passes` passes after one warm-up pass.
+  double measure_gb_per_s(int passes = 7) const;
+
+ private:
+  struct FreeDeleter {
+    void operator()(uint64_t* words) const;
+  };
+  std::unique_ptr<uint64_t, FreeDeleter> words_;
+  size_t n_words_;
+  int n_threads_;
+};
+
+// One measurement with a buffer allocated for it.
 double measure_read_bandwidth_gb_per_s(size_t bytes, int n_threads);
 
 }  // namespace elephant

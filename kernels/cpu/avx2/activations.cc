@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/cpu/avx2/simd.h"
 #include "kernels/quantize.h"
 
 namespace elephant::kernels::avx2 {
@@ -44,6 +45,32 @@ float quantize_row(const float* x, int64_t cols, int8_t* q) {
 
 thread_local NibbleOrderActivations t_nibble_activations;
 
+// 64 int8 values in column order -> [32 even columns, 32 odd columns]. Per 128-bit lane a byte
+// shuffle puts the lane's 8 even values in its low half and 8 odd in its high half; 64-bit
+// unpacks and a lane permutation then gather the halves in column order.
+void reorder_block(const int8_t* columns, int8_t* nibble_order) {
+  const __m256i split = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15,  //
+                                         0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+  const __m256i a = _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(columns)), split);
+  const __m256i b = _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(columns + 32)), split);
+  const __m256i even = _mm256_permute4x64_epi64(_mm256_unpacklo_epi64(a, b), _MM_SHUFFLE(3, 1, 2, 0));
+  const __m256i odd = _mm256_permute4x64_epi64(_mm256_unpackhi_epi64(a, b), _MM_SHUFFLE(3, 1, 2, 0));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(nibble_order), even);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(nibble_order + 32), odd);
+}
+
+// Exact sum of n int8 values, n a multiple of 32 (the nibble-order groups are multiples of 64).
+int32_t sum_values(const int8_t* values, int64_t n) {
+  const __m256i ones8 = _mm256_set1_epi8(1);
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  __m256i acc = _mm256_setzero_si256();
+  for (int64_t k = 0; k < n; k += 32) {
+    const __m256i pairs = _mm256_maddubs_epi16(ones8, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(values + k)));
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones16));
+  }
+  return horizontal_sum(acc);
+}
+
 }  // namespace
 
 const ActivationScratch& quantize_rows(const float* x, int64_t n_rows, int64_t cols) {
@@ -57,7 +84,6 @@ const ActivationScratch& quantize_rows(const float* x, int64_t n_rows, int64_t c
   return scratch;
 }
 
-
 const NibbleOrderActivations& quantize_rows_nibble_order(const float* x, int64_t n_rows, int64_t cols, int64_t group) {
   NibbleOrderActivations& scratch = t_nibble_activations;
   const int64_t groups = cols / group;
@@ -66,21 +92,23 @@ const NibbleOrderActivations& quantize_rows_nibble_order(const float* x, int64_t
   if (scratch.group_sums.size() < static_cast<size_t>(n_rows * groups)) {
     scratch.group_sums.resize(static_cast<size_t>(n_rows * groups));
   }
+  const int64_t pairs = (groups + 1) / 2;
+  if (scratch.pair_offsets.size() < static_cast<size_t>(n_rows * pairs * 8)) {
+    scratch.pair_offsets.resize(static_cast<size_t>(n_rows * pairs * 8));
+  }
   if (scratch.row.size() < static_cast<size_t>(cols)) scratch.row.resize(static_cast<size_t>(cols));
   for (int64_t i = 0; i < n_rows; ++i) {
     int8_t* q = scratch.row.data();
     scratch.scales[static_cast<size_t>(i)] = quantize_row(x + i * cols, cols, q);
     int8_t* out = scratch.values.data() + i * cols;
-    for (int64_t block = 0; block < cols; block += 64) {
-      for (int64_t j = 0; j < 32; ++j) {
-        out[block + j] = q[block + 2 * j];
-        out[block + 32 + j] = q[block + 2 * j + 1];
-      }
-    }
+    for (int64_t block = 0; block < cols; block += 64) reorder_block(q + block, out + block);
     for (int64_t g = 0; g < groups; ++g) {
-      int32_t sum = 0;
-      for (int64_t k = g * group; k < (g + 1) * group; ++k) sum += q[k];
-      scratch.group_sums[static_cast<size_t>(i * groups + g)] = sum;
+      scratch.group_sums[static_cast<size_t>(i * groups + g)] = sum_values(q + g * group, group);
+    }
+    int32_t* offsets = scratch.pair_offsets.data() + i * pairs * 8;
+    std::fill(offsets, offsets + pairs * 8, 0);
+    for (int64_t g = 0; g < groups; ++g) {
+      offsets[(g / 2) * 8 + (g % 2) * 2] = kInt4Offset * scratch.group_sums[static_cast<size_t>(i * groups + g)];
     }
   }
   return scratch;

@@ -28,6 +28,10 @@ struct NibbleOrderActivations {
   std::vector<int8_t> values;       // [n_rows, cols], each 64-column block as even then odd columns
   std::vector<float> scales;        // [n_rows]
   std::vector<int32_t> group_sums;  // [n_rows, cols / group]
+  // The same offsets laid out for the AVX2 kernel, which reduces two groups at once with
+  // hadd(group g, group g + 1): lanes 0, 1, 4, 5 then hold g and lanes 2, 3, 6, 7 hold g + 1.
+  // Per row and group pair: [8·Σx(g), 0, 8·Σx(g + 1), 0, 0, 0, 0, 0] (0 for a missing g + 1).
+  std::vector<int32_t> pair_offsets;  // [n_rows, ceil(groups / 2), 8]
   std::vector<int8_t> row;          // one row in column order
 };
 
