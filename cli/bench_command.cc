@@ -352,6 +352,7 @@ void run(const BenchFlags& flags) {
                             {"bytes_loaded_per_token", static_cast<double>(stats.bytes_loaded) * per_token},
                             {"stall_ms_per_token", stats.stall_seconds * 1e3 * per_token},
                             {"pregate_accuracy", ratio(stats.predicted_used, stats.used_with_prediction)},
+                            {"pregate_two_ahead_accuracy", ratio(stats.far_predicted_used, stats.used_with_far_prediction)},
                             {"previous_step_reuse_accuracy", ratio(stats.previous_step_used, stats.used_after_previous_step)},
                             {"home_read_gb_per_s", home_gb_per_s}};
     report["expert_cache"] = cache;
@@ -365,17 +366,29 @@ void run(const BenchFlags& flags) {
                  cache["stall_ms_per_token"].get<double>(), 100 * cache["pregate_accuracy"].get<double>(),
                  100 * cache["previous_step_reuse_accuracy"].get<double>(),
                  static_cast<double>(peak_rss_bytes) / 1e6, home_gb_per_s);
-      fmt::print("pre-gating accuracy per MoE layer (previous step's experts):");
+      fmt::print("pre-gating accuracy per MoE layer, one layer ahead{} (previous step's experts):",
+                 stats.used_with_far_prediction > 0 ? " / two layers ahead" : "");
     }
     const auto per_layer = offload->prediction_counts_per_layer();
     for (size_t l = 0; l < per_layer.size(); ++l) {
-      const auto& counts = per_layer[l];
-      if (counts[1] == 0 && counts[3] == 0) continue;
-      report["expert_cache"]["per_layer"].push_back(
-          {{"layer", l}, {"pregate_accuracy", ratio(counts[0], counts[1])}, {"previous_step_reuse_accuracy", ratio(counts[2], counts[3])}});
+      const layers::PredictionCounts& counts = per_layer[l];
+      if (counts.used_with_prediction == 0 && counts.used_after_previous_step == 0) continue;
+      nlohmann::json layer = {{"layer", l},
+                              {"pregate_accuracy", ratio(counts.predicted_used, counts.used_with_prediction)},
+                              {"previous_step_reuse_accuracy", ratio(counts.previous_step_used, counts.used_after_previous_step)}};
+      if (counts.used_with_far_prediction > 0) {
+        layer["pregate_two_ahead_accuracy"] = ratio(counts.far_predicted_used, counts.used_with_far_prediction);
+      }
+      report["expert_cache"]["per_layer"].push_back(layer);
       if (!flags.json) {
-        const std::string pregate = counts[1] > 0 ? fmt::format("{:.0f}%", 100 * ratio(counts[0], counts[1])) : "n/a";
-        fmt::print(" L{} {} ({:.0f}%)", l, pregate, 100 * ratio(counts[2], counts[3]));
+        const auto percent = [&](uint64_t used, uint64_t total) {
+          return total > 0 ? fmt::format("{:.0f}%", 100 * ratio(used, total)) : std::string("n/a");
+        };
+        fmt::print(" L{} {}", l, percent(counts.predicted_used, counts.used_with_prediction));
+        if (counts.used_with_far_prediction > 0) {
+          fmt::print(" / {}", percent(counts.far_predicted_used, counts.used_with_far_prediction));
+        }
+        fmt::print(" ({})", percent(counts.previous_step_used, counts.used_after_previous_step));
       }
     }
     if (!flags.json) fmt::print("\n");

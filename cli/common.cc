@@ -40,6 +40,11 @@ CLI::Option* add_model_flags(CLI::App* command, ModelFlags& flags, bool model_re
   command->add_option("--expert-policy", flags.expert_policy, "expert cache eviction: ondemand (FIFO), lru (default), lfu");
   command->add_flag("--pregate", flags.pregate,
                     "with --expert-cache: predict the next layer's experts while this layer computes and load them early");
+  command->add_option("--pregate-lookahead", flags.pregate_lookahead,
+                      "with --pregate: MoE layers ahead to predict and load, 1 (default) or 2")
+      ->check(CLI::Range(1, layers::kMaxPregateDistance));
+  command->add_flag("--no-pregate-next-token", flags.no_pregate_next_token,
+                    "with --pregate: do not predict the next token's first MoE layer from this token's last hidden state");
   command->add_option("--io-threads", flags.io_threads, "with --expert-cache: threads reading experts (default 2)")
       ->check(CLI::Range(1, 64));
   return option;
@@ -81,6 +86,9 @@ std::unique_ptr<models::Model> load_model(const ModelFlags& flags) {
   models::ModelOptions options;
   options.context_length = flags.context;
   options.experts_per_token = flags.experts_per_token;
+  if (!flags.pregate && (flags.pregate_lookahead != 1 || flags.no_pregate_next_token)) {
+    fail("--pregate-lookahead and --no-pregate-next-token only change --pregate, which is not given");
+  }
   if (!flags.expert_cache.empty()) {
     layers::ExpertCacheOptions cache;
     layers::parse_expert_cache_budget(flags.expert_cache, cache);
@@ -89,6 +97,8 @@ std::unique_ptr<models::Model> load_model(const ModelFlags& flags) {
     cache.io_threads = flags.io_threads;
     options.expert_cache = cache;
     options.pregate = flags.pregate;
+    options.pregate_lookahead = flags.pregate_lookahead;
+    options.pregate_next_token = !flags.no_pregate_next_token;
   } else if (flags.pregate) {
     fail("--pregate needs --expert-cache (it only decides which experts to load early)");
   }

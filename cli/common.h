@@ -24,6 +24,8 @@ struct ModelFlags {
   std::string expert_cache;           // empty: all experts resident
   std::string expert_policy = "lru";
   bool pregate = false;
+  int pregate_lookahead = 1;
+  bool no_pregate_next_token = false;
   int io_threads = 2;
 };
 

@@ -178,14 +178,12 @@ std::vector<float> Model::forward(const layers::RowBatch& rows, layers::KvCache&
     block.attention->forward(normed.data(), rows, cache, branch.data());
     for (size_t i = 0; i < x.size(); ++i) x[i] += branch[i];
     ops::rms_norm(x.data(), n, hidden, block.post_attention_norm, c.rms_norm_eps, normed.data());
-    // Speculative pre-gating: the next MoE layer's router on this layer's FFN input predicts its
+    // Speculative pre-gating: the next MoE layers' routers on this layer's FFN input predict their
     // experts, whose loads then overlap this layer's FFN. Only what is loaded depends on it.
-    std::vector<int> predicted;
-    if (options_.pregate && l + 1 < blocks_.size() && blocks_[l + 1].moe) {
-      predicted = blocks_[l + 1].moe->predict_experts(normed.data(), n);
-    }
+    const auto predictions = options_.pregate ? predict_next_moe_layers(static_cast<int>(l), normed.data(), n)
+                                              : std::vector<Prediction>{};
     const auto hint_next = [&] {
-      if (!predicted.empty()) experts_->hint(static_cast<int>(l + 1), predicted);
+      for (const Prediction& p : predictions) experts_->hint(p.layer, p.experts, p.distance);
     };
     if (block.moe) {
       block.moe->forward(normed.data(), n, branch.data(), hint_next);
@@ -203,10 +201,34 @@ std::vector<float> Model::forward(const layers::RowBatch& rows, layers::KvCache&
     }
   }
   const int64_t n_selected = static_cast<int64_t>(selected.size()) / hidden;
+  if (options_.pregate && options_.pregate_next_token) hint_next_token(selected.data(), n_selected);
   ops::rms_norm(selected.data(), n_selected, hidden, final_norm_, c.rms_norm_eps, selected.data());
   std::vector<float> logits(static_cast<size_t>(n_selected * c.vocab_size));
   ops::matmul(selected.data(), n_selected, lm_head_, logits.data());
   return logits;
+}
+
+std::vector<Model::Prediction> Model::predict_next_moe_layers(int after, const float* normed, int64_t n) const {
+  std::vector<Prediction> predictions;
+  for (size_t next = static_cast<size_t>(after + 1); next < blocks_.size(); ++next) {
+    if (static_cast<int>(predictions.size()) == options_.pregate_lookahead) break;
+    if (!blocks_[next].moe) continue;
+    predictions.push_back({static_cast<int>(next), static_cast<int>(predictions.size()) + 1,
+                           blocks_[next].moe->predict_experts(normed, n)});
+  }
+  return predictions;
+}
+
+void Model::hint_next_token(const float* final_hidden, int64_t n_rows) {
+  const auto first_moe = std::find_if(blocks_.begin(), blocks_.end(), [](const Block& b) { return b.moe != nullptr; });
+  if (first_moe == blocks_.end() || n_rows == 0) return;
+  std::vector<float> normed(static_cast<size_t>(n_rows * config_.hidden_size));
+  ops::rms_norm(final_hidden, n_rows, config_.hidden_size, first_moe->post_attention_norm, config_.rms_norm_eps,
+                normed.data());
+  const int before_first = static_cast<int>(first_moe - blocks_.begin()) - 1;
+  for (const Prediction& p : predict_next_moe_layers(before_first, normed.data(), n_rows)) {
+    experts_->hint(p.layer, p.experts, p.distance);
+  }
 }
 
 }  // namespace elephant::models

@@ -177,6 +177,39 @@ TEST(Bench, OnCudaEitherReportsOrSaysWhyNot) {
   }
 }
 
+TEST(Bench, ReportsPregatingAccuracyOneAndTwoLayersAhead) {
+  const auto result = run_cli({"bench", "-m", mixtral(), "-p", "4", "-n", "8", "--batch", "1", "-r", "1",
+                               "--bandwidth-buffer-mib", "16", "--expert-cache", "50%", "--pregate", "--pregate-lookahead",
+                               "2", "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto cache = nlohmann::json::parse(result.out)["expert_cache"];
+  for (const char* key : {"pregate_accuracy", "pregate_two_ahead_accuracy", "previous_step_reuse_accuracy"}) {
+    EXPECT_GE(cache[key].get<double>(), 0.0) << key;
+    EXPECT_LE(cache[key].get<double>(), 1.0) << key;
+  }
+  // Every MoE layer gets a one-ahead prediction (the first from the previous token's last hidden
+  // state) and, with look-ahead 2, every one after the first a two-ahead one.
+  const auto& layers = cache["per_layer"];
+  ASSERT_GE(layers.size(), 2u);
+  for (size_t l = 0; l < layers.size(); ++l) {
+    EXPECT_GT(layers[l]["pregate_accuracy"].get<double>(), 0.0) << layers[l].dump();
+    EXPECT_EQ(layers[l].contains("pregate_two_ahead_accuracy"), l > 0) << layers[l].dump();
+  }
+}
+
+TEST(Bench, PregateOptionsWithoutPregateAreRefused) {
+  for (const std::vector<std::string>& flags : {std::vector<std::string>{"--pregate-lookahead", "2"},
+                                                std::vector<std::string>{"--no-pregate-next-token"}}) {
+    std::vector<std::string> args = {"bench", "-m", mixtral(), "--expert-cache", "50%"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const auto result = run_cli(args);
+    EXPECT_EQ(result.exit_code, 1) << flags[0];
+    EXPECT_EQ(result.err, "error: --pregate-lookahead and --no-pregate-next-token only change --pregate, which is not given\n");
+  }
+  const auto out_of_range = run_cli({"bench", "-m", mixtral(), "--expert-cache", "50%", "--pregate", "--pregate-lookahead", "3"});
+  EXPECT_EQ(out_of_range.exit_code, exit_code(CLI::ExitCodes::ValidationError));
+}
+
 TEST(Bench, UnknownRandomShapeListsTheKnownOnes) {
   const auto result = run_cli({"bench", "--random-model", "bogus-2L"});
   EXPECT_EQ(result.exit_code, 1);

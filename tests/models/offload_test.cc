@@ -25,6 +25,8 @@ struct OffloadCase {
   std::string name;
   CachePolicy policy;
   bool pregate;
+  int lookahead = 1;
+  bool next_token = true;
 };
 
 const std::vector<OffloadCase>& offload_cases() {
@@ -32,7 +34,9 @@ const std::vector<OffloadCase>& offload_cases() {
                                                  {"lru", CachePolicy::kLru, false},
                                                  {"lfu", CachePolicy::kLfu, false},
                                                  {"lru_pregate", CachePolicy::kLru, true},
-                                                 {"lfu_pregate", CachePolicy::kLfu, true}};
+                                                 {"lfu_pregate", CachePolicy::kLfu, true},
+                                                 {"lru_pregate_lookahead2", CachePolicy::kLru, true, 2},
+                                                 {"lru_pregate_this_token_only", CachePolicy::kLru, true, 1, false}};
   return cases;
 }
 
@@ -48,6 +52,8 @@ models::ModelOptions one_expert_per_layer(const std::filesystem::path& dir, cons
   cache.prefetch = c.pregate;
   options.expert_cache = cache;
   options.pregate = c.pregate;
+  options.pregate_lookahead = c.lookahead;
+  options.pregate_next_token = c.next_token;
   EXPECT_GT(moe_layers, 0);
   return options;
 }
@@ -66,6 +72,15 @@ void expect_identical_to_resident(const std::filesystem::path& dir, const std::v
     EXPECT_EQ(stats.hits + stats.misses + stats.late_prefetches, stats.acquires) << c.name;
     if (c.pregate) {
       EXPECT_GT(stats.used_with_prediction, 0u) << c.name << ": pre-gating made no prediction";
+      // Two layers ahead only with look-ahead 2 (every fixture has at least two MoE layers).
+      EXPECT_EQ(stats.used_with_far_prediction > 0, c.lookahead == 2) << c.name;
+      // The first MoE layer has no layer before it: only the next-token hint predicts it.
+      const auto per_layer = offloaded->offloading_experts()->prediction_counts_per_layer();
+      const auto first_moe = std::find_if(per_layer.begin(), per_layer.end(), [](const layers::PredictionCounts& counts) {
+        return counts.used_after_previous_step > 0;
+      });
+      ASSERT_NE(first_moe, per_layer.end());
+      EXPECT_EQ(first_moe->used_with_prediction > 0, c.next_token) << c.name;
     }
   }
 }

@@ -19,8 +19,11 @@ class ExpertStore {
  public:
   virtual ~ExpertStore() = default;
   virtual const SwigluWeights& acquire(int layer, int expert) = 0;
-  // A prediction of the experts `layer` will use (pre-gating); it may be wrong.
-  virtual void hint(int layer, std::span<const int> experts) = 0;
+  // A prediction of the experts `layer` will use (pre-gating); it may be wrong. distance: how many
+  // MoE layers ahead it was made (1: from the input of the MoE layer before, or for the first MoE
+  // layer from the previous token's output; 2: one MoE layer earlier still). Stores keep the
+  // accuracy of each distance apart.
+  virtual void hint(int layer, std::span<const int> experts, int distance) = 0;
   // The experts `layer` is about to acquire in this step (routing is done): a store may start
   // loading all of them at once.
   virtual void will_use(int layer, std::span<const int> experts) {}
@@ -35,7 +38,7 @@ class ResidentExpertStore final : public ExpertStore {
   explicit ResidentExpertStore(std::vector<std::vector<SwigluWeights>> experts);
 
   const SwigluWeights& acquire(int layer, int expert) override;
-  void hint(int layer, std::span<const int> experts) override {}
+  void hint(int layer, std::span<const int> experts, int distance) override {}
   uint64_t acquire_count(int layer, int expert) const override;
 
  private:

@@ -133,7 +133,7 @@ OffloadingExpertStore::OffloadingExpertStore(std::vector<std::vector<SwigluWeigh
     predicted_.emplace_back();
     previous_step_.emplace_back();
   }
-  prediction_counts_.assign(experts_.size(), {0, 0, 0, 0});
+  prediction_counts_.assign(experts_.size(), PredictionCounts{});
   while (first_moe_layer_ + 1 < static_cast<int>(experts_.size()) && experts_[static_cast<size_t>(first_moe_layer_)].empty()) {
     ++first_moe_layer_;
   }
@@ -313,9 +313,12 @@ void OffloadingExpertStore::start_loads(int layer, std::span<const int> experts,
   work_.notify_all();
 }
 
-void OffloadingExpertStore::hint(int layer, std::span<const int> experts) {
+void OffloadingExpertStore::hint(int layer, std::span<const int> experts, int distance) {
+  if (distance < 1 || distance > kMaxPregateDistance) {
+    fail("pre-gating hint for layer {}: distance {} is outside [1, {}]", layer, distance, kMaxPregateDistance);
+  }
   std::lock_guard lock(mutex_);
-  auto& predicted = predicted_[static_cast<size_t>(layer)];
+  auto& predicted = predicted_[static_cast<size_t>(layer)][static_cast<size_t>(distance - 1)];
   predicted.assign(experts_[static_cast<size_t>(layer)].size(), 0);
   for (int expert : experts) predicted[static_cast<size_t>(expert)] = 1;
   if (options_.prefetch) start_loads(layer, experts, true);
@@ -324,20 +327,26 @@ void OffloadingExpertStore::hint(int layer, std::span<const int> experts) {
 void OffloadingExpertStore::will_use(int layer, std::span<const int> experts) {
   std::lock_guard lock(mutex_);
   if (layer == first_moe_layer_) ++token_;
-  auto& counts = prediction_counts_[static_cast<size_t>(layer)];
-  auto& predicted = predicted_[static_cast<size_t>(layer)];
+  PredictionCounts& counts = prediction_counts_[static_cast<size_t>(layer)];
+  auto& [near, far] = predicted_[static_cast<size_t>(layer)];
   auto& previous = previous_step_[static_cast<size_t>(layer)];
   for (int expert : experts) {
-    if (!predicted.empty()) {
-      counts[0] += predicted[static_cast<size_t>(expert)];
-      ++counts[1];
+    const auto e = static_cast<size_t>(expert);
+    if (!near.empty()) {
+      counts.predicted_used += near[e];
+      ++counts.used_with_prediction;
+    }
+    if (!far.empty()) {
+      counts.far_predicted_used += far[e];
+      ++counts.used_with_far_prediction;
     }
     if (!previous.empty()) {
-      counts[2] += previous[static_cast<size_t>(expert)];
-      ++counts[3];
+      counts.previous_step_used += previous[e];
+      ++counts.used_after_previous_step;
     }
   }
-  predicted.clear();
+  near.clear();
+  far.clear();
   previous.assign(experts_[static_cast<size_t>(layer)].size(), 0);
   for (int expert : experts) previous[static_cast<size_t>(expert)] = 1;
   // Queued predictions for this layer are settled now: the used ones become demand loads, the
@@ -405,16 +414,18 @@ uint64_t OffloadingExpertStore::acquire_count(int layer, int expert) const {
 ExpertCacheStats OffloadingExpertStore::stats() const {
   std::lock_guard lock(mutex_);
   ExpertCacheStats stats = stats_;
-  for (const auto& counts : prediction_counts_) {
-    stats.predicted_used += counts[0];
-    stats.used_with_prediction += counts[1];
-    stats.previous_step_used += counts[2];
-    stats.used_after_previous_step += counts[3];
+  for (const PredictionCounts& counts : prediction_counts_) {
+    stats.predicted_used += counts.predicted_used;
+    stats.used_with_prediction += counts.used_with_prediction;
+    stats.far_predicted_used += counts.far_predicted_used;
+    stats.used_with_far_prediction += counts.used_with_far_prediction;
+    stats.previous_step_used += counts.previous_step_used;
+    stats.used_after_previous_step += counts.used_after_previous_step;
   }
   return stats;
 }
 
-std::vector<std::array<uint64_t, 4>> OffloadingExpertStore::prediction_counts_per_layer() const {
+std::vector<PredictionCounts> OffloadingExpertStore::prediction_counts_per_layer() const {
   std::lock_guard lock(mutex_);
   return prediction_counts_;
 }

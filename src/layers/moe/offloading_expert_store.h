@@ -57,12 +57,24 @@ struct ExpertCacheStats {
   uint64_t bytes_loaded = 0;
   double stall_seconds = 0.0;    // time acquire() waited for bytes
   // Pre-gating accuracy: of the experts a layer actually used in steps where it had a
-  // prediction, how many were predicted; and how many the previous step of that layer used.
+  // prediction, how many were predicted (one MoE layer ahead, and two with look-ahead 2); and how
+  // many the previous step of that layer used.
   uint64_t predicted_used = 0, used_with_prediction = 0;
+  uint64_t far_predicted_used = 0, used_with_far_prediction = 0;
   uint64_t previous_step_used = 0, used_after_previous_step = 0;
   int64_t slot_bytes = 0;
   int n_slots = 0;
 };
+
+// One layer's share of the accuracy counters of ExpertCacheStats.
+struct PredictionCounts {
+  uint64_t predicted_used = 0, used_with_prediction = 0;
+  uint64_t far_predicted_used = 0, used_with_far_prediction = 0;
+  uint64_t previous_step_used = 0, used_after_previous_step = 0;
+};
+
+// Farthest pre-gating look-ahead, in MoE layers.
+inline constexpr int kMaxPregateDistance = 2;
 
 class OffloadingExpertStore final : public ExpertStore {
  public:
@@ -73,7 +85,7 @@ class OffloadingExpertStore final : public ExpertStore {
   ~OffloadingExpertStore() override;
 
   const SwigluWeights& acquire(int layer, int expert) override;
-  void hint(int layer, std::span<const int> experts) override;
+  void hint(int layer, std::span<const int> experts, int distance) override;
   void will_use(int layer, std::span<const int> experts) override;
   uint64_t acquire_count(int layer, int expert) const override;
 
@@ -81,9 +93,8 @@ class OffloadingExpertStore final : public ExpertStore {
   // Reads experts from the home tier the way loads do (direct I/O, into a spare buffer) for about
   // a second and returns GB/s: the bound a cache miss runs against.
   double measure_home_read_gb_per_s();
-  // Per layer (MoE layers only have non-zero counts): predicted_used / used_with_prediction and
-  // previous_step_used / used_after_previous_step, as in ExpertCacheStats.
-  std::vector<std::array<uint64_t, 4>> prediction_counts_per_layer() const;
+  // Per layer (MoE layers only have non-zero counts).
+  std::vector<PredictionCounts> prediction_counts_per_layer() const;
 
  private:
   struct Part {
@@ -133,8 +144,10 @@ class OffloadingExpertStore final : public ExpertStore {
   std::vector<Slot> slots_;
   std::vector<std::vector<int>> slot_index_;  // [layer][expert] -> slot or -1
   std::vector<std::vector<uint64_t>> acquire_counts_;
-  std::vector<std::vector<uint8_t>> predicted_, previous_step_;  // [layer][expert]; empty: none yet
-  std::vector<std::array<uint64_t, 4>> prediction_counts_;
+  // [layer][distance - 1][expert] and [layer][expert]; empty: no prediction / no step yet.
+  std::vector<std::array<std::vector<uint8_t>, kMaxPregateDistance>> predicted_;
+  std::vector<std::vector<uint8_t>> previous_step_;
+  std::vector<PredictionCounts> prediction_counts_;
   int pinned_ = -1;
   uint64_t clock_ = 0;
   uint64_t token_ = 0;       // advanced when the first MoE layer announces its experts
