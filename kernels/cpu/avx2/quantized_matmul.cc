@@ -107,22 +107,41 @@ struct Int8WeightsInt8Activations {
 
   template <int kRows>
   void run(int64_t i, int64_t o, float* out) const {
+    compute<kRows, 1>(i, &o, out);
+  }
+  template <int kOutputs>
+  void run_outputs(const int64_t* o, float* out) const {
+    compute<1, kOutputs>(0, o, out);
+  }
+
+  // Activation rows [i, i + kRows) × weight rows o[0..kOutputs) into out[r * kOutputs + j].
+  template <int kRows, int kOutputs>
+  void compute(int64_t i, const int64_t* o, float* out) const {
     const int64_t cols = w.cols;
-    const int8_t* w_row = static_cast<const int8_t*>(w.data) + o * cols;
+    const int8_t* w_rows[kOutputs];
+    for (int j = 0; j < kOutputs; ++j) w_rows[j] = static_cast<const int8_t*>(w.data) + o[j] * cols;
     const int8_t* x_rows = xq.values.data() + i * cols;
-    __m256i acc[kRows];
-    for (int r = 0; r < kRows; ++r) acc[r] = _mm256_setzero_si256();
+    __m256i acc[kRows][kOutputs];
+    for (int r = 0; r < kRows; ++r) {
+      for (int j = 0; j < kOutputs; ++j) acc[r][j] = _mm256_setzero_si256();
+    }
     const int64_t vector_cols = cols - cols % 32;
     for (int64_t k = 0; k < vector_cols; k += 32) {
-      const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w_row + k));
-      const __m256i w_abs = _mm256_abs_epi8(wv);
-      for (int r = 0; r < kRows; ++r) acc[r] = _mm256_add_epi32(acc[r], dot_int8_x32(w_abs, wv, x_rows + r * cols + k));
+      for (int j = 0; j < kOutputs; ++j) {
+        const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w_rows[j] + k));
+        const __m256i w_abs = _mm256_abs_epi8(wv);
+        for (int r = 0; r < kRows; ++r) {
+          acc[r][j] = _mm256_add_epi32(acc[r][j], dot_int8_x32(w_abs, wv, x_rows + r * cols + k));
+        }
+      }
     }
-    const float scale = load_scale(w.scales, w.scale_dtype, o);
-    for (int r = 0; r < kRows; ++r) {
-      int32_t sum = horizontal_sum(acc[r]);
-      for (int64_t k = vector_cols; k < cols; ++k) sum += int32_t{x_rows[r * cols + k]} * w_row[k];
-      out[r] = static_cast<float>(sum) * (xq.scales[static_cast<size_t>(i + r)] * scale);
+    for (int j = 0; j < kOutputs; ++j) {
+      const float scale = load_scale(w.scales, w.scale_dtype, o[j]);
+      for (int r = 0; r < kRows; ++r) {
+        int32_t sum = horizontal_sum(acc[r][j]);
+        for (int64_t k = vector_cols; k < cols; ++k) sum += int32_t{x_rows[r * cols + k]} * w_rows[j][k];
+        out[r * kOutputs + j] = static_cast<float>(sum) * (xq.scales[static_cast<size_t>(i + r)] * scale);
+      }
     }
   }
 };
@@ -242,47 +261,71 @@ struct Int4WeightsNibbleOrderActivations {
 
   template <int kRows>
   void run(int64_t i, int64_t o, float* out) const {
+    compute<kRows, 1>(i, &o, out);
+  }
+  template <int kOutputs>
+  void run_outputs(const int64_t* o, float* out) const {
+    compute<1, kOutputs>(0, o, out);
+  }
+
+  // Activation rows [i, i + kRows) × weight rows o[0..kOutputs) into out[r * kOutputs + j]; every
+  // (row, output) pair takes the same steps whatever kRows and kOutputs are.
+  template <int kRows, int kOutputs>
+  void compute(int64_t i, const int64_t* o, float* out) const {
     const int64_t cols = w.cols;
     const int64_t group = w.group_size;
     const int64_t groups = cols / group;
     const int64_t pairs = (groups + 1) / 2;
-    const uint8_t* w_row = static_cast<const uint8_t*>(w.data) + o * (cols / 2);
+    const uint8_t* w_rows[kOutputs];
+    for (int j = 0; j < kOutputs; ++j) w_rows[j] = static_cast<const uint8_t*>(w.data) + o[j] * (cols / 2);
     const int8_t* x_rows = xq.values.data() + i * cols;
     const int32_t* offsets = xq.pair_offsets.data() + i * pairs * 8;
     const __m256i mask = _mm256_set1_epi8(0x0f);
     const __m256i ones = _mm256_set1_epi16(1);
     const __m256i pair_lanes = _mm256_setr_epi32(0, 0, 1, 1, 0, 0, 1, 1);
-    __m256 total[kRows];
-    for (int r = 0; r < kRows; ++r) total[r] = _mm256_setzero_ps();
+    __m256 total[kRows][kOutputs];
+    for (int r = 0; r < kRows; ++r) {
+      for (int j = 0; j < kOutputs; ++j) total[r][j] = _mm256_setzero_ps();
+    }
     for (int64_t g = 0; g < groups; g += 2) {
       const bool has_second = g + 1 < groups;
-      __m256i partial[2][kRows];
+      __m256i partial[2][kRows][kOutputs];
       for (int half = 0; half < 2; ++half) {
-        for (int r = 0; r < kRows; ++r) partial[half][r] = _mm256_setzero_si256();
+        for (int r = 0; r < kRows; ++r) {
+          for (int j = 0; j < kOutputs; ++j) partial[half][r][j] = _mm256_setzero_si256();
+        }
         if (half == 1 && !has_second) break;
         const int64_t begin = (g + half) * group;
         for (int64_t k = begin; k < begin + group; k += 64) {
-          const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w_row + k / 2));
-          const __m256i even = _mm256_and_si256(raw, mask);
-          const __m256i odd = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
-          for (int r = 0; r < kRows; ++r) {
-            const int8_t* x = x_rows + r * cols + k;
-            const __m256i pair_sums =
-                _mm256_add_epi16(_mm256_maddubs_epi16(even, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
-                                 _mm256_maddubs_epi16(odd, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32))));
-            partial[half][r] = _mm256_add_epi32(partial[half][r], _mm256_madd_epi16(pair_sums, ones));
+          for (int j = 0; j < kOutputs; ++j) {
+            const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w_rows[j] + k / 2));
+            const __m256i even = _mm256_and_si256(raw, mask);
+            const __m256i odd = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
+            for (int r = 0; r < kRows; ++r) {
+              const int8_t* x = x_rows + r * cols + k;
+              const __m256i pair_sums = _mm256_add_epi16(
+                  _mm256_maddubs_epi16(even, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
+                  _mm256_maddubs_epi16(odd, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32))));
+              partial[half][r][j] = _mm256_add_epi32(partial[half][r][j], _mm256_madd_epi16(pair_sums, ones));
+            }
           }
         }
       }
-      const __m128 scale_pair = load_scale_pair<kScaleType>(w.scales, o * groups + g, has_second);
-      const __m256 scale = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(scale_pair), pair_lanes);
-      for (int r = 0; r < kRows; ++r) {
-        const __m256i offset = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(offsets + (r * pairs + g / 2) * 8));
-        const __m256i sums = _mm256_sub_epi32(_mm256_hadd_epi32(partial[0][r], partial[1][r]), offset);
-        total[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, total[r]);
+      for (int j = 0; j < kOutputs; ++j) {
+        const __m128 scale_pair = load_scale_pair<kScaleType>(w.scales, o[j] * groups + g, has_second);
+        const __m256 scale = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(scale_pair), pair_lanes);
+        for (int r = 0; r < kRows; ++r) {
+          const __m256i offset = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(offsets + (r * pairs + g / 2) * 8));
+          const __m256i sums = _mm256_sub_epi32(_mm256_hadd_epi32(partial[0][r][j], partial[1][r][j]), offset);
+          total[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, total[r][j]);
+        }
       }
     }
-    for (int r = 0; r < kRows; ++r) out[r] = xq.scales[static_cast<size_t>(i + r)] * horizontal_sum(total[r]);
+    for (int r = 0; r < kRows; ++r) {
+      for (int j = 0; j < kOutputs; ++j) {
+        out[r * kOutputs + j] = xq.scales[static_cast<size_t>(i + r)] * horizontal_sum(total[r][j]);
+      }
+    }
   }
 };
 
