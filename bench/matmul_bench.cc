@@ -16,8 +16,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/memory_bandwidth.h"
@@ -78,17 +80,41 @@ Weights replicate(std::string name, kernels::WeightFormat format, const void* da
   return w;
 }
 
-template <typename Fn>
-double median_seconds(int reps, Fn&& fn) {
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+double seconds_of(const std::function<void()>& fn) {
+  const auto start = std::chrono::steady_clock::now();
+  fn();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// reps (a, b) timings of two functions called alternately, after one warm-up call of each. OpenMP
+// and OpenBLAS each keep their worker threads spinning for a while after a call; on a machine
+// with few cores those spinning threads would take the cores from the other library's call, so
+// each call starts after a pause long enough for them to go to sleep.
+std::vector<std::pair<double, double>> alternate_seconds(int reps, const std::function<void()>& a,
+                                                         const std::function<void()>& b) {
+  constexpr auto kSettle = std::chrono::milliseconds(50);
+  a();
+  b();
+  std::vector<std::pair<double, double>> pairs;
+  for (int r = 0; r < reps; ++r) {
+    std::this_thread::sleep_for(kSettle);
+    const double first = seconds_of(a);
+    std::this_thread::sleep_for(kSettle);
+    pairs.emplace_back(first, seconds_of(b));
+  }
+  return pairs;
+}
+
+double median_seconds(int reps, const std::function<void()>& fn) {
   fn();
   std::vector<double> seconds;
-  for (int r = 0; r < reps; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    fn();
-    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(seconds.begin(), seconds.end());
-  return seconds[seconds.size() / 2];
+  for (int r = 0; r < reps; ++r) seconds.push_back(seconds_of(fn));
+  return median(seconds);
 }
 
 void run_kernel(kernels::MatmulFn kernel, const float* x, int64_t n_rows, const kernels::WeightMatrix& w, float* y) {
@@ -137,16 +163,14 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
   std::vector<float> x(static_cast<size_t>(options.prefill_rows * shape.cols));
   for (float& v : x) v = normal(rng) * 50.0f;
   std::vector<float> y(static_cast<size_t>(options.prefill_rows * shape.rows));
+  const double prefill_flop = 2.0 * options.prefill_rows * static_cast<double>(n);
 #ifdef ELEPHANT_HAVE_OPENBLAS
-  double sgemm_gflops = 0.0;
-  if (options.prefill) {
-    const double seconds = median_seconds(options.reps, [&] {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(options.prefill_rows), static_cast<int>(shape.rows),
-                  static_cast<int>(shape.cols), 1.0f, x.data(), static_cast<int>(shape.cols), w32.data(),
-                  static_cast<int>(shape.cols), 0.0f, y.data(), static_cast<int>(shape.rows));
-    });
-    sgemm_gflops = 2.0 * options.prefill_rows * static_cast<double>(n) / seconds / 1e9;
-  }
+  const auto sgemm = [&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(options.prefill_rows), static_cast<int>(shape.rows),
+                static_cast<int>(shape.cols), 1.0f, x.data(), static_cast<int>(shape.cols), w32.data(),
+                static_cast<int>(shape.cols), 0.0f, y.data(), static_cast<int>(shape.rows));
+  };
+  std::vector<double> sgemm_seconds;
 #endif
   for (const Variant& v : variants) {
     const double stream_gb_s = meter.measure_gb_per_s();
@@ -160,11 +184,21 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
     std::string prefill = "-";
     if (options.prefill) {
       const auto w = v.weights->matrix(shape, v.dtype, v.scale_dtype, v.group, 0);
-      const double seconds = median_seconds(options.reps, [&] { run_kernel(v.kernel, x.data(), options.prefill_rows, w, y.data()); });
-      const double gflops = 2.0 * options.prefill_rows * static_cast<double>(n) / seconds / 1e9;
-      prefill = fmt::format("{:7.1f}", gflops);
+      const auto kernel = [&] { run_kernel(v.kernel, x.data(), options.prefill_rows, w, y.data()); };
 #ifdef ELEPHANT_HAVE_OPENBLAS
-      prefill += fmt::format("  ({:4.2f}× sgemm)", gflops / sgemm_gflops);
+      // The host's speed drifts by 2x within a minute, so sgemm is timed alternately with the
+      // kernel and the ratio is the median of the per-pair ratios, not a ratio of two medians
+      // taken minutes apart.
+      const std::vector<std::pair<double, double>> pairs = alternate_seconds(options.reps, kernel, sgemm);
+      std::vector<double> seconds, ratios;
+      for (const auto& [ours, theirs] : pairs) {
+        seconds.push_back(ours);
+        ratios.push_back(theirs / ours);
+        sgemm_seconds.push_back(theirs);
+      }
+      prefill = fmt::format("{:7.1f}  ({:4.2f}× sgemm)", prefill_flop / median(seconds) / 1e9, median(ratios));
+#else
+      prefill = fmt::format("{:7.1f}", prefill_flop / median_seconds(options.reps, kernel) / 1e9);
 #endif
     }
     fmt::print("{:>5}×{:<6} {:<20} {:9.3f} ms {:8.1f} GB/s {:8.1f} GB/s {:6.0f}% {:>8.2f} MiB   {}\n", shape.rows,
@@ -172,7 +206,10 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
                bytes / (1 << 20), prefill);
   }
 #ifdef ELEPHANT_HAVE_OPENBLAS
-  if (options.prefill) fmt::print("{:>5}×{:<6} {:<20} {:>57} {:7.1f}\n", shape.rows, shape.cols, "OpenBLAS sgemm fp32", "", sgemm_gflops);
+  if (options.prefill) {
+    fmt::print("{:>5}×{:<6} {:<20} {:>57} {:7.1f}  (median of all its timings)\n", shape.rows, shape.cols,
+               "OpenBLAS sgemm fp32", "", prefill_flop / median(sgemm_seconds) / 1e9);
+  }
 #endif
 }
 
