@@ -4,7 +4,8 @@ all-resident run of the same model, in one go (docs/performance.md quotes it).
 
     python3 bench/offload_table.py --elephant build/cli/elephant -m MODEL_DIR [-n 32] [-t 1] [--budgets 25%,50%]
 
-For each budget (100, 50, 25, 12.5 % of the experts) x {ondemand, lru, lru + pre-gating} it runs
+For each budget (100, 50, 25, 12.5 % of the experts) x {ondemand, lru, lru + pre-gating, lru + pre-gating
+with a look-ahead of two MoE layers} it runs
 `elephant bench --json` (tg N only, each in its own process so peak RSS is its own) and prints
 tokens/s and peak RSS relative to the all-resident run, hit rate, pre-gating accuracy, MB read
 per token, and the bound the measured home-tier read bandwidth puts on tokens/s:
@@ -41,7 +42,9 @@ def main():
     rows = []
     for budget in args.budgets.split(","):
         for label, extra in (("on-demand", ["--expert-policy", "ondemand"]), ("LRU", ["--expert-policy", "lru"]),
-                             ("LRU + pre-gating", ["--expert-policy", "lru", "--pregate"])):
+                             ("LRU + pre-gating", ["--expert-policy", "lru", "--pregate"]),
+                             ("LRU + pre-gating, look-ahead 2",
+                              ["--expert-policy", "lru", "--pregate", "--pregate-lookahead", "2"])):
             report, tg = bench(args, ["--expert-cache", budget] + extra)
             cache = report["expert_cache"]
             loaded = cache["bytes_loaded_per_token"]
