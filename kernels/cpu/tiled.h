@@ -16,9 +16,25 @@ inline constexpr int64_t kOutputBlock = 16;
 // Decode (one activation row) with kDecodeStreams weight rows at once, taken from evenly spaced
 // points of the row range: each is a separate sequential stream, and on Zen 3 four far-apart
 // streams per core read ~25% faster than one (the fp32 and bf16 kernels, which read four rows at
-// once, streamed 21-25 GB/s where single-row int8/int4 loops streamed 11-17). The Dot computes
-// each row exactly as its run<1> does, so a row's result is the same in both loops.
+// once, streamed 21-25 GB/s where single-row int8/int4 loops streamed 11-17). It needs a Dot with
+// compute<kRows, kOutputs>(i, o[], out[r * kOutputs + j]), which computes every (row, output) pair
+// the same way whatever kRows and kOutputs are, so a row's result is the same in both loops.
 inline constexpr int kDecodeStreams = 4;
+
+template <typename Dot>
+concept ComputesOutputTiles = requires(const Dot& dot, const int64_t* o, float* out) {
+  dot.template compute<1, 1>(int64_t{0}, o, out);
+};
+
+// dot.run<kRows>(i, o, out) for Dots that compute one output row at a time, else compute<kRows, 1>.
+template <int kRows, typename Dot>
+void run_rows(const Dot& dot, int64_t i, int64_t o, float* out) {
+  if constexpr (ComputesOutputTiles<Dot>) {
+    dot.template compute<kRows, 1>(i, &o, out);
+  } else {
+    dot.template run<kRows>(i, o, out);
+  }
+}
 
 template <typename Dot>
 void decode_streams(const Dot& dot, float* y, int64_t row_begin, int64_t row_end) {
@@ -27,16 +43,17 @@ void decode_streams(const Dot& dot, float* y, int64_t row_begin, int64_t row_end
   for (int64_t t = 0; t < stride; ++t) {
     int64_t o[kDecodeStreams];
     for (int j = 0; j < kDecodeStreams; ++j) o[j] = row_begin + j * stride + t;
-    dot.template run_outputs<kDecodeStreams>(o, out);
+    dot.template compute<1, kDecodeStreams>(0, o, out);
     for (int j = 0; j < kDecodeStreams; ++j) y[o[j]] = out[j];
   }
-  for (int64_t o = row_begin + kDecodeStreams * stride; o < row_end; ++o) dot.template run_outputs<1>(&o, y + o);
+  for (int64_t o = row_begin + kDecodeStreams * stride; o < row_end; ++o) dot.template compute<1, 1>(0, &o, y + o);
 }
 
-// Runs dot.run<kRows>(i, o, out) over activation rows [0, n_rows) × output rows [row_begin, row_end).
+// Runs run_rows over activation rows [0, n_rows) × output rows [row_begin, row_end); one activation
+// row goes to decode_streams when the Dot can compute output tiles.
 template <typename Dot>
 void tiled(const Dot& dot, int64_t n_rows, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
-  if constexpr (requires(const int64_t* o, float* out) { dot.template run_outputs<1>(o, out); }) {
+  if constexpr (ComputesOutputTiles<Dot>) {
     if (n_rows == 1) return decode_streams(dot, y, row_begin, row_end);
   }
   float out[kRowsPerPass];
@@ -45,10 +62,10 @@ void tiled(const Dot& dot, int64_t n_rows, float* y, int64_t y_stride, int64_t r
     for (int64_t i = 0; i < n_rows; i += kRowsPerPass) {
       const int64_t left = std::min<int64_t>(kRowsPerPass, n_rows - i);
       for (int64_t o = block; o < block_end; ++o) {
-        if (left == 4) dot.template run<4>(i, o, out);
-        if (left == 3) dot.template run<3>(i, o, out);
-        if (left == 2) dot.template run<2>(i, o, out);
-        if (left == 1) dot.template run<1>(i, o, out);
+        if (left == 4) run_rows<4>(dot, i, o, out);
+        if (left == 3) run_rows<3>(dot, i, o, out);
+        if (left == 2) run_rows<2>(dot, i, o, out);
+        if (left == 1) run_rows<1>(dot, i, o, out);
         for (int64_t r = 0; r < left; ++r) y[(i + r) * y_stride + o] = out[r];
       }
     }

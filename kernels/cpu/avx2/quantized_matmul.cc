@@ -105,15 +105,6 @@ struct Int8WeightsInt8Activations {
   const WeightMatrix& w;
   const ActivationScratch& xq;
 
-  template <int kRows>
-  void run(int64_t i, int64_t o, float* out) const {
-    compute<kRows, 1>(i, &o, out);
-  }
-  template <int kOutputs>
-  void run_outputs(const int64_t* o, float* out) const {
-    compute<1, kOutputs>(0, o, out);
-  }
-
   // Activation rows [i, i + kRows) × weight rows o[0..kOutputs) into out[r * kOutputs + j].
   template <int kRows, int kOutputs>
   void compute(int64_t i, const int64_t* o, float* out) const {
@@ -258,15 +249,6 @@ template <DType kScaleType>
 struct Int4WeightsNibbleOrderActivations {
   const WeightMatrix& w;
   const NibbleOrderActivations& xq;
-
-  template <int kRows>
-  void run(int64_t i, int64_t o, float* out) const {
-    compute<kRows, 1>(i, &o, out);
-  }
-  template <int kOutputs>
-  void run_outputs(const int64_t* o, float* out) const {
-    compute<1, kOutputs>(0, o, out);
-  }
 
   // Activation rows [i, i + kRows) × weight rows o[0..kOutputs) into out[r * kOutputs + j]; every
   // (row, output) pair takes the same steps whatever kRows and kOutputs are.
