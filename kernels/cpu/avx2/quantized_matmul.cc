@@ -250,6 +250,31 @@ struct Int4WeightsNibbleOrderActivations {
   const WeightMatrix& w;
   const NibbleOrderActivations& xq;
 
+  // partial[r][j] = exact int32 lanes of Σ nibble·xq over the group of columns starting at `begin`.
+  template <int kRows, int kOutputs>
+  void accumulate_group(const uint8_t* const* w_rows, const int8_t* x_rows, int64_t begin,
+                        __m256i (&partial)[kRows][kOutputs]) const {
+    const __m256i mask = _mm256_set1_epi8(0x0f);
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int r = 0; r < kRows; ++r) {
+      for (int j = 0; j < kOutputs; ++j) partial[r][j] = _mm256_setzero_si256();
+    }
+    for (int64_t k = begin; k < begin + w.group_size; k += 64) {
+      for (int j = 0; j < kOutputs; ++j) {
+        const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w_rows[j] + k / 2));
+        const __m256i even = _mm256_and_si256(raw, mask);
+        const __m256i odd = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
+        for (int r = 0; r < kRows; ++r) {
+          const int8_t* x = x_rows + r * w.cols + k;
+          const __m256i pair_sums =
+              _mm256_add_epi16(_mm256_maddubs_epi16(even, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
+                               _mm256_maddubs_epi16(odd, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32))));
+          partial[r][j] = _mm256_add_epi32(partial[r][j], _mm256_madd_epi16(pair_sums, ones));
+        }
+      }
+    }
+  }
+
   // Activation rows [i, i + kRows) × weight rows o[0..kOutputs) into out[r * kOutputs + j]; every
   // (row, output) pair takes the same steps whatever kRows and kOutputs are.
   template <int kRows, int kOutputs>
@@ -262,35 +287,22 @@ struct Int4WeightsNibbleOrderActivations {
     for (int j = 0; j < kOutputs; ++j) w_rows[j] = static_cast<const uint8_t*>(w.data) + o[j] * (cols / 2);
     const int8_t* x_rows = xq.values.data() + i * cols;
     const int32_t* offsets = xq.pair_offsets.data() + i * pairs * 8;
-    const __m256i mask = _mm256_set1_epi8(0x0f);
-    const __m256i ones = _mm256_set1_epi16(1);
     const __m256i pair_lanes = _mm256_setr_epi32(0, 0, 1, 1, 0, 0, 1, 1);
     __m256 total[kRows][kOutputs];
     for (int r = 0; r < kRows; ++r) {
       for (int j = 0; j < kOutputs; ++j) total[r][j] = _mm256_setzero_ps();
     }
+    // Two named arrays rather than one indexed by a loop variable keep both groups' partials in
+    // registers (an index the compiler cannot resolve sends the array to the stack).
+    __m256i first[kRows][kOutputs], second[kRows][kOutputs];
     for (int64_t g = 0; g < groups; g += 2) {
       const bool has_second = g + 1 < groups;
-      __m256i partial[2][kRows][kOutputs];
-      for (int half = 0; half < 2; ++half) {
+      accumulate_group<kRows, kOutputs>(w_rows, x_rows, g * group, first);
+      if (has_second) {
+        accumulate_group<kRows, kOutputs>(w_rows, x_rows, (g + 1) * group, second);
+      } else {
         for (int r = 0; r < kRows; ++r) {
-          for (int j = 0; j < kOutputs; ++j) partial[half][r][j] = _mm256_setzero_si256();
-        }
-        if (half == 1 && !has_second) break;
-        const int64_t begin = (g + half) * group;
-        for (int64_t k = begin; k < begin + group; k += 64) {
-          for (int j = 0; j < kOutputs; ++j) {
-            const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w_rows[j] + k / 2));
-            const __m256i even = _mm256_and_si256(raw, mask);
-            const __m256i odd = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
-            for (int r = 0; r < kRows; ++r) {
-              const int8_t* x = x_rows + r * cols + k;
-              const __m256i pair_sums = _mm256_add_epi16(
-                  _mm256_maddubs_epi16(even, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
-                  _mm256_maddubs_epi16(odd, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32))));
-              partial[half][r][j] = _mm256_add_epi32(partial[half][r][j], _mm256_madd_epi16(pair_sums, ones));
-            }
-          }
+          for (int j = 0; j < kOutputs; ++j) second[r][j] = _mm256_setzero_si256();
         }
       }
       for (int j = 0; j < kOutputs; ++j) {
@@ -298,7 +310,7 @@ struct Int4WeightsNibbleOrderActivations {
         const __m256 scale = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(scale_pair), pair_lanes);
         for (int r = 0; r < kRows; ++r) {
           const __m256i offset = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(offsets + (r * pairs + g / 2) * 8));
-          const __m256i sums = _mm256_sub_epi32(_mm256_hadd_epi32(partial[0][r][j], partial[1][r][j]), offset);
+          const __m256i sums = _mm256_sub_epi32(_mm256_hadd_epi32(first[r][j], second[r][j]), offset);
           total[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, total[r][j]);
         }
       }
