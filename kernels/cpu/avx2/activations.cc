@@ -102,13 +102,12 @@ const NibbleOrderActivations& quantize_rows_nibble_order(const float* x, int64_t
     scratch.scales[static_cast<size_t>(i)] = quantize_row(x + i * cols, cols, q);
     int8_t* out = scratch.values.data() + i * cols;
     for (int64_t block = 0; block < cols; block += 64) reorder_block(q + block, out + block);
-    for (int64_t g = 0; g < groups; ++g) {
-      scratch.group_sums[static_cast<size_t>(i * groups + g)] = sum_values(q + g * group, group);
-    }
     int32_t* offsets = scratch.pair_offsets.data() + i * pairs * 8;
     std::fill(offsets, offsets + pairs * 8, 0);
     for (int64_t g = 0; g < groups; ++g) {
-      offsets[(g / 2) * 8 + (g % 2) * 2] = kInt4Offset * scratch.group_sums[static_cast<size_t>(i * groups + g)];
+      const int32_t sum = sum_values(q + g * group, group);
+      scratch.group_sums[static_cast<size_t>(i * groups + g)] = sum;
+      offsets[(g / 2) * 8 + (g % 2) * 2] = kInt4Offset * sum;
     }
   }
   return scratch;
