@@ -56,8 +56,9 @@ TEST_P(MatmulKernelTest, MatchesReferenceOnOddShapes) {
   struct Shape {
     int64_t n_rows, rows, cols;
   };
-  const std::vector<Shape> shapes = {{1, 1, 1},  {1, 7, 15},   {2, 9, 16},    {3, 5, 17},   {4, 33, 31},
-                                     {5, 8, 64}, {7, 13, 100}, {9, 40, 129},  {16, 3, 255}, {1, 64, 1024}};
+  // {21, 19, 2100}: passes of 4 and 1 rows over long rows with a tail.
+  const std::vector<Shape> shapes = {{1, 1, 1},   {1, 7, 15},    {2, 9, 16},   {3, 5, 17},   {4, 33, 31},    {5, 8, 64},
+                                     {7, 13, 100}, {9, 40, 129}, {16, 3, 255}, {1, 64, 1024}, {21, 19, 2100}};
   uint64_t seed = 1;
   for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
     for (const Shape& s : shapes) {
@@ -77,9 +78,11 @@ TEST_P(MatmulKernelTest, MatchesReferenceOnOddShapes) {
 
 TEST_P(MatmulKernelTest, RowResultsDoNotDependOnBatchOrRowRange) {
   const auto* table = GetParam();
-  const Operands ops = make_operands(DType::kBF16, 11, 37, 75, 42);
-  const auto full = run(table->matmul, ops, 11);
-  for (int64_t n = 1; n <= 11; ++n) {
+  // 21 rows: full passes of 4 and a last pass of 1; any n from 1 to 21 must give the same rows.
+  constexpr int64_t kRows = 21;
+  const Operands ops = make_operands(DType::kBF16, kRows, 37, 2100, 42);
+  const auto full = run(table->matmul, ops, kRows);
+  for (int64_t n = 1; n <= kRows; ++n) {
     const auto prefix = run(table->matmul, ops, n);
     for (int64_t i = 0; i < n * ops.w.rows; ++i) {
       ASSERT_EQ(prefix[static_cast<size_t>(i)], full[static_cast<size_t>(i)]) << table->name << " n=" << n << " i=" << i;
@@ -88,7 +91,7 @@ TEST_P(MatmulKernelTest, RowResultsDoNotDependOnBatchOrRowRange) {
   // Split the output rows as threads would: the same values, bit for bit.
   std::vector<float> split(full.size(), -1.0f);
   for (int64_t begin = 0; begin < ops.w.rows; begin += 5) {
-    table->matmul(ops.x.data(), 11, ops.w, split.data(), ops.w.rows, begin, std::min<int64_t>(begin + 5, ops.w.rows));
+    table->matmul(ops.x.data(), kRows, ops.w, split.data(), ops.w.rows, begin, std::min<int64_t>(begin + 5, ops.w.rows));
   }
   EXPECT_EQ(split, full);
 }

@@ -88,14 +88,18 @@ struct Case {
 std::vector<Case> cases() {
   std::vector<Case> all;
   // int8: any cols, including ones that leave a scalar tail after the 16- and 32-column steps.
+  // 21 rows × 8300 columns: passes of 4 rows and of 1 over long rows, and a 12-column tail.
   for (const auto& [n, rows, cols] : std::vector<std::array<int64_t, 3>>{
-           {1, 1, 1}, {1, 7, 15}, {2, 9, 33}, {3, 5, 47}, {4, 33, 64}, {5, 17, 100}, {7, 13, 129}, {9, 40, 255}, {1, 64, 1024}}) {
+           {1, 1, 1}, {1, 7, 15}, {2, 9, 33}, {3, 5, 47}, {4, 33, 64}, {5, 17, 100}, {7, 13, 129}, {9, 40, 255}, {1, 64, 1024},
+           {21, 9, 8300}}) {
     all.push_back({WeightFormat::kInt8PerChannel, 0, DType::kF32, n, rows, cols});
   }
   // int4: cols a multiple of the group; group 16 with cols % 32 == 16 takes the half-step tail.
+  // 4160 and 8320 columns: an odd number of groups, so the last group pair has one group.
   for (const auto& [group, n, rows, cols] : std::vector<std::array<int64_t, 4>>{
            {16, 1, 3, 16}, {16, 2, 9, 48}, {16, 5, 17, 80}, {32, 1, 7, 32}, {32, 3, 33, 96}, {32, 9, 5, 160},
-           {64, 4, 11, 64}, {64, 6, 18, 192}, {128, 1, 64, 1024}, {128, 7, 21, 384}, {256, 2, 5, 512}}) {
+           {64, 4, 11, 64}, {64, 6, 18, 192}, {128, 1, 64, 1024}, {128, 7, 21, 384}, {256, 2, 5, 512}, {64, 5, 7, 4160},
+           {128, 21, 9, 8320}}) {
     for (DType scale_dtype : {DType::kF16, DType::kBF16}) {
       all.push_back({WeightFormat::kInt4Group, group, scale_dtype, n, rows, cols});
     }
@@ -137,7 +141,9 @@ TEST_P(QuantizedMatmulTest, RowResultsDoNotDependOnBatchOrRowRange) {
   const kernels::KernelTable& table = *GetParam();
   for (const Case& c : {Case{WeightFormat::kInt8PerChannel, 0, DType::kF32, 11, 37, 75},
                         Case{WeightFormat::kInt4Group, 16, DType::kF16, 11, 37, 80},
-                        Case{WeightFormat::kInt4Group, 64, DType::kBF16, 11, 37, 128}}) {
+                        Case{WeightFormat::kInt4Group, 64, DType::kBF16, 11, 37, 128},
+                        Case{WeightFormat::kInt8PerChannel, 0, DType::kF32, 21, 9, 8300},
+                        Case{WeightFormat::kInt4Group, 128, DType::kBF16, 21, 9, 8320}}) {
     const QuantizedOperands ops = make_operands(c.format, c.n_rows, c.rows, c.cols, c.group, c.scale_dtype, 7);
     for (Activations activations : {Activations::kF32, Activations::kInt8}) {
       const kernels::MatmulFn kernel = kernel_of(table, c.format, activations);
