@@ -2,8 +2,9 @@
 //   pp N      one prompt of N tokens processed in a single step,
 //   tg N      N tokens generated one at a time by one sequence,
 //   batch B   B sequences decoding together (continuous-batching steps of B rows).
-// Every figure is put next to this machine's read bandwidth, measured in the same run: a decode
-// step must read the dense weights plus every expert a row was routed to, so
+// Every figure is put next to this machine's read bandwidth, measured in the same run right after
+// the test (on a shared host it drifts by tens of percent within a minute): a decode step must read
+// the dense weights plus every expert a row was routed to, so
 //   roofline = (dense bytes + experts touched × bytes per expert) / bandwidth
 // is the fastest the step can be, and "% roofline" says how close the engine gets.
 #include <fmt/format.h>
@@ -54,6 +55,7 @@ struct Measurement {
   double bytes_per_step = 0.0;   // weights read per step (dense + touched experts)
   double experts_per_step = 0.0; // expert acquisitions per step, all MoE layers
   int64_t steps = 0;
+  double bandwidth_gb_per_s = 0.0;  // the read bandwidth measured right after the test
 };
 
 struct ModelBytes {
@@ -161,22 +163,26 @@ Measurement run_prefill(models::Model& model, const ModelBytes& bytes, int token
 }
 
 // Appends the measurements to report (and prints the table unless --json), each next to the
-// bandwidth measured in the same run.
-void add_results(const BenchFlags& flags, const std::string& model_name, const std::string& where, double bandwidth_gb_per_s,
-                 const ModelBytes& bytes, const std::vector<Measurement>& results, nlohmann::json& report) {
-  report["read_bandwidth_gb_per_s"] = bandwidth_gb_per_s;
+// bandwidth measured right after it; the report's read_bandwidth_gb_per_s is their median.
+void add_results(const BenchFlags& flags, const std::string& model_name, const std::string& where, const ModelBytes& bytes,
+                 const std::vector<Measurement>& results, nlohmann::json& report) {
+  std::vector<double> bandwidths;
+  for (const auto& m : results) bandwidths.push_back(m.bandwidth_gb_per_s);
+  const double median_bandwidth = bandwidths.empty() ? 0.0 : median(bandwidths);
+  report["read_bandwidth_gb_per_s"] = median_bandwidth;
   report["dense_bytes_per_step"] = bytes.dense;
   report["bytes_per_expert"] = bytes.per_expert;
   report["results"] = nlohmann::json::array();
   if (!flags.json) {
-    fmt::print("model: {} | {} | measured read bandwidth {:.1f} GB/s\n", model_name, where, bandwidth_gb_per_s);
-    fmt::print("{:>10} {:>12} {:>10} {:>12} {:>10} {:>14}\n", "test", "tokens/s", "ms/step", "weights GB/s",
-               "% roofline", "experts/step");
+    fmt::print("model: {} | {} | read bandwidth measured after each test, median {:.1f} GB/s\n", model_name, where,
+               median_bandwidth);
+    fmt::print("{:>10} {:>12} {:>10} {:>12} {:>10} {:>10} {:>14}\n", "test", "tokens/s", "ms/step", "weights GB/s",
+               "read GB/s", "% roofline", "experts/step");
   }
   for (const auto& m : results) {
     const double step_seconds = m.steps > 0 ? m.seconds / static_cast<double>(m.steps) : 0.0;
     const double gb_per_s = step_seconds > 0 ? m.bytes_per_step / step_seconds / 1e9 : 0.0;
-    const double roofline = bandwidth_gb_per_s > 0 ? gb_per_s / bandwidth_gb_per_s : 0.0;
+    const double roofline = m.bandwidth_gb_per_s > 0 ? gb_per_s / m.bandwidth_gb_per_s : 0.0;
     const double tokens_per_s = m.seconds > 0 ? static_cast<double>(m.tokens) / m.seconds : 0.0;
     report["results"].push_back({{"test", m.test},
                                  {"tokens", m.tokens},
@@ -184,11 +190,12 @@ void add_results(const BenchFlags& flags, const std::string& model_name, const s
                                  {"tokens_per_s", tokens_per_s},
                                  {"ms_per_step", step_seconds * 1e3},
                                  {"weights_gb_per_s", gb_per_s},
+                                 {"read_bandwidth_gb_per_s", m.bandwidth_gb_per_s},
                                  {"fraction_of_bandwidth", roofline},
                                  {"experts_per_step", m.experts_per_step}});
     if (!flags.json) {
-      fmt::print("{:>10} {:>12.1f} {:>10.2f} {:>12.1f} {:>9.0f}% {:>14.1f}\n", m.test, tokens_per_s, step_seconds * 1e3,
-                 gb_per_s, 100.0 * roofline, m.experts_per_step);
+      fmt::print("{:>10} {:>12.1f} {:>10.2f} {:>12.1f} {:>10.1f} {:>9.0f}% {:>14.1f}\n", m.test, tokens_per_s,
+                 step_seconds * 1e3, gb_per_s, m.bandwidth_gb_per_s, 100.0 * roofline, m.experts_per_step);
     }
   }
 }
@@ -253,8 +260,9 @@ Measurement cuda_prefill(cuda::DeviceModel& gpu, const ModelBytes& bytes, int to
 }
 #endif
 
-// Fills results and returns the device's measured read bandwidth (GB/s) and its description.
-std::pair<double, std::string> run_on_cuda(models::Model& model, const ModelBytes& bytes, const BenchFlags& flags,
+// Fills results, each with the device's read bandwidth (measured once: a GPU's own memory does not
+// drift like a shared host's), and returns the device's description.
+std::string run_on_cuda(models::Model& model, const ModelBytes& bytes, const BenchFlags& flags,
                                            std::vector<Measurement>& results) {
 #ifdef ELEPHANT_HAVE_CUDA
   cuda::DeviceModelOptions options;
@@ -275,8 +283,9 @@ std::pair<double, std::string> run_on_cuda(models::Model& model, const ModelByte
     }
   }
   std::fprintf(stderr, "measuring GPU read bandwidth (%lld MiB buffer)...\n", static_cast<long long>(flags.bandwidth_buffer_mib));
-  return {cuda::measure_read_bandwidth_gbs(static_cast<size_t>(flags.bandwidth_buffer_mib) << 20, 7),
-          cuda::describe(gpu.device())};
+  const double bandwidth = cuda::measure_read_bandwidth_gbs(static_cast<size_t>(flags.bandwidth_buffer_mib) << 20, 7);
+  for (auto& m : results) m.bandwidth_gb_per_s = bandwidth;
+  return cuda::describe(gpu.device());
 #else
   fail("--device cuda: this build has no CUDA backend (configure with nvcc on the PATH or -DELEPHANT_CUDA=ON)");
 #endif
@@ -301,37 +310,47 @@ void run(const BenchFlags& flags) {
 
   std::vector<Measurement> results;
   if (flags.device == "cuda") {
-    const auto [bandwidth, device] = run_on_cuda(*model, bytes, flags, results);
+    const std::string device = run_on_cuda(*model, bytes, flags, results);
     nlohmann::json report = {{"model", model_name}, {"device", device}};
-    add_results(flags, model_name, device, bandwidth, bytes, results, report);
+    add_results(flags, model_name, device, bytes, results, report);
     if (flags.json) fmt::print("{}\n", report.dump(2));
     return;
   }
-  if (flags.prompt_tokens > 0) results.push_back(run_prefill(*model, bytes, flags.prompt_tokens, flags.repetitions));
+  // The bandwidth buffer is held through the tests so each can be followed by a measurement; the
+  // peak RSS reported is the model's own: the high-water mark before the buffer, or the one
+  // after the tests less the buffer (resident throughout) if that is higher.
+  const auto max_rss_bytes = [] {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+  };
+  const int64_t load_peak_rss_bytes = max_rss_bytes();
+  const auto buffer_bytes = static_cast<size_t>(flags.bandwidth_buffer_mib) << 20;
+  std::fprintf(stderr, "allocating the read-bandwidth buffer (%lld MiB)...\n", static_cast<long long>(flags.bandwidth_buffer_mib));
+  const ReadBandwidthMeter meter(buffer_bytes, thread_count());
+  const auto add = [&](Measurement m) {
+    std::fprintf(stderr, "%s done; measuring read bandwidth...\n", m.test.c_str());
+    m.bandwidth_gb_per_s = meter.measure_gb_per_s();
+    results.push_back(std::move(m));
+  };
+  if (flags.prompt_tokens > 0) add(run_prefill(*model, bytes, flags.prompt_tokens, flags.repetitions));
   if (flags.generate_tokens > 0) {
-    results.push_back(run_decode(*model, bytes, 1, flags.batch_prompt_tokens, flags.generate_tokens, flags.repetitions,
-                                 fmt::format("tg{}", flags.generate_tokens)));
+    add(run_decode(*model, bytes, 1, flags.batch_prompt_tokens, flags.generate_tokens, flags.repetitions,
+                   fmt::format("tg{}", flags.generate_tokens)));
     for (int batch : flags.batches) {
-      results.push_back(run_decode(*model, bytes, batch, flags.batch_prompt_tokens, flags.generate_tokens,
-                                   flags.repetitions, fmt::format("batch {}", batch)));
+      add(run_decode(*model, bytes, batch, flags.batch_prompt_tokens, flags.generate_tokens, flags.repetitions,
+                     fmt::format("batch {}", batch)));
     }
   }
-
-  // Peak memory of the model's own work, before the bandwidth buffer is allocated.
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  const int64_t peak_rss_bytes = static_cast<int64_t>(usage.ru_maxrss) * 1024;
-  std::fprintf(stderr, "measuring memory read bandwidth (%lld MiB buffer)...\n",
-               static_cast<long long>(flags.bandwidth_buffer_mib));
-  const double bandwidth_gb_per_s =
-      measure_read_bandwidth_gb_per_s(static_cast<size_t>(flags.bandwidth_buffer_mib) << 20, thread_count());
+  const int64_t peak_rss_bytes =
+      std::max(load_peak_rss_bytes, max_rss_bytes() - static_cast<int64_t>(buffer_bytes));
 
   nlohmann::json report = {{"model", model_name},
                            {"peak_rss_bytes", peak_rss_bytes},
                            {"threads", thread_count()},
                            {"kernels", std::string(ops::active_kernels().name)}};
   const std::string where = fmt::format("{} threads | kernels {}", thread_count(), ops::active_kernels().name);
-  add_results(flags, model_name, where, bandwidth_gb_per_s, bytes, results, report);
+  add_results(flags, model_name, where, bytes, results, report);
   if (auto* offload = model->offloading_experts()) {
     const auto stats = offload->stats();
     int64_t tokens = 0;

@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -160,6 +161,23 @@ TEST(Bench, ReportsEveryTestOnARandomModel) {
   EXPECT_EQ(tg["tokens"].get<int>(), 2);
   EXPECT_EQ(tg["experts_per_step"].get<double>(), 2.0) << "one row touches exactly top-k experts";
   EXPECT_EQ(report["results"][3]["tokens"].get<int>(), 6) << "3 sequences x 2 decode steps";
+  for (const auto& row : report["results"]) {
+    EXPECT_GT(row["read_bandwidth_gb_per_s"].get<double>(), 0.0) << "each test has its own bandwidth: " << row.dump();
+  }
+}
+
+TEST(Bench, PeakRssIsTheModelsOwnWithoutTheBandwidthBuffer) {
+  // The bandwidth buffer is resident through the tests; the reported peak must not grow with it.
+  const auto peak_rss = [](const char* buffer_mib) {
+    const auto result = run_cli({"bench", "--random-model", "mini-1L", "-p", "4", "-n", "2", "--batch", "1", "-r", "1",
+                                 "--bandwidth-buffer-mib", buffer_mib, "--json"});
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    return nlohmann::json::parse(result.out)["peak_rss_bytes"].get<double>();
+  };
+  const double small = peak_rss("16");
+  const double large = peak_rss("144");
+  EXPECT_GT(small, 0.0);
+  EXPECT_LT(std::abs(large - small), 64.0 * (1 << 20)) << "the 128 MiB larger buffer leaked into the peak RSS";
 }
 
 TEST(Bench, OnCudaEitherReportsOrSaysWhyNot) {
