@@ -263,7 +263,7 @@ Measurement cuda_prefill(cuda::DeviceModel& gpu, const ModelBytes& bytes, int to
 // Fills results, each with the device's read bandwidth (measured once: a GPU's own memory does not
 // drift like a shared host's), and returns the device's description.
 std::string run_on_cuda(models::Model& model, const ModelBytes& bytes, const BenchFlags& flags,
-                                           std::vector<Measurement>& results) {
+                        std::vector<Measurement>& results) {
 #ifdef ELEPHANT_HAVE_CUDA
   cuda::DeviceModelOptions options;
   const int widest_batch = flags.batches.empty() ? 1 : *std::max_element(flags.batches.begin(), flags.batches.end());
@@ -342,8 +342,7 @@ void run(const BenchFlags& flags) {
                      fmt::format("batch {}", batch)));
     }
   }
-  const int64_t peak_rss_bytes =
-      std::max(load_peak_rss_bytes, max_rss_bytes() - static_cast<int64_t>(buffer_bytes));
+  const int64_t peak_rss_bytes = std::max(load_peak_rss_bytes, max_rss_bytes() - static_cast<int64_t>(buffer_bytes));
 
   nlohmann::json report = {{"model", model_name},
                            {"peak_rss_bytes", peak_rss_bytes},

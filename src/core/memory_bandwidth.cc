@@ -94,8 +94,4 @@ double ReadBandwidthMeter::measure_gb_per_s(int passes) const {
   return best;
 }
 
-double measure_read_bandwidth_gb_per_s(size_t bytes, int n_threads) {
-  return ReadBandwidthMeter(bytes, n_threads).measure_gb_per_s();
-}
-
 }  // namespace elephant

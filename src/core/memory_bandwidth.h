@@ -29,7 +29,4 @@ class ReadBandwidthMeter {
   int n_threads_;
 };
 
-// One measurement with a buffer allocated for it.
-double measure_read_bandwidth_gb_per_s(size_t bytes, int n_threads);
-
 }  // namespace elephant
