@@ -56,11 +56,13 @@ void dot_block(const float* x, int64_t cols, const T* w, DType dtype, float* out
     }
     for (int r = 0; r < kRows; ++r) {
       __m256 activations = _mm256_loadu_ps(x + r * cols + k);
-      // Pins the vector to a register: GCC otherwise folds the load into every FMA that uses it,
-      // loading each activation vector kOutputs times, and with the weight loads that saturates
-      // the load ports (measured on Zen 3, one core, BF16: 16-64 rows × 4096² +15-25%, 16 rows ×
-      // the 32000 × 4096 LM head +15-30%).
-      __asm__("" : "+x"(activations));
+      // With widened (F16, BF16) weights, which are in registers anyway, GCC folds the activation
+      // load into every FMA that uses it instead, loading each activation vector kOutputs times,
+      // and with the weight loads that saturates the load ports; an empty asm pins it to a
+      // register (measured on Zen 3, one core, BF16: 16-64 rows × 4096² +15-25%, 16 rows × the
+      // 32000 × 4096 LM head +15-30%). F32 weights are plain loads that GCC folds in their stead;
+      // pinning those too spilled accumulators and halved the speed, so F32 is left as compiled.
+      if constexpr (sizeof(T) == 2) __asm__("" : "+x"(activations));
       for (int j = 0; j < kOutputs; ++j) acc[r][j] = _mm256_fmadd_ps(activations, weights[j], acc[r][j]);
     }
   }
