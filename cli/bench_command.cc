@@ -437,7 +437,8 @@ void register_bench(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& h
   command->add_option("-r,--repetitions", flags.repetitions, "repetitions; the median is reported (default 3)")
       ->check(CLI::PositiveNumber);
   command->add_option("--bandwidth-buffer-mib", flags.bandwidth_buffer_mib,
-                      "buffer for the read-bandwidth measurement (default 1024; use >= 4x the last-level cache)")
+                      "buffer for the read-bandwidth measurements, held through the run and left out of the peak "
+                      "RSS (default 1024; use >= 4x the last-level cache)")
       ->check(CLI::PositiveNumber);
   command->add_flag("--json", flags.json, "print a JSON report instead of the table");
   command->add_option("--device", flags.device, "cpu (default) or cuda: run the model on the first GPU")
