@@ -118,7 +118,8 @@ double median_seconds(int reps, const std::function<void()>& fn) {
 }
 
 void run_kernel(kernels::MatmulFn kernel, const float* x, int64_t n_rows, const kernels::WeightMatrix& w, float* y) {
-  parallel_for(w.rows, 16, [&](int64_t begin, int64_t end) { kernel(x, n_rows, w, y, w.rows, begin, end); });
+  parallel_for_dynamic(w.rows, ops::matmul_range_rows(w, n_rows),
+                       [&](int64_t begin, int64_t end) { kernel(x, n_rows, w, y, w.rows, begin, end); });
 }
 
 void bench_shape(const Shape& shape, const Options& options, const ReadBandwidthMeter& meter) {

@@ -8,9 +8,7 @@ void swiglu_forward(const SwigluWeights& weights, const float* x, int64_t n_rows
     scratch.gate.resize(width);
     scratch.up.resize(width);
   }
-  ops::matmul(x, n_rows, weights.gate, scratch.gate.data());
-  ops::matmul(x, n_rows, weights.up, scratch.up.data());
-  ops::silu_mul(scratch.gate.data(), scratch.up.data(), n_rows, weights.gate.rows);
+  ops::silu_gated_matmul(x, n_rows, weights.gate, weights.up, scratch.gate.data(), scratch.up.data());
   ops::matmul(scratch.gate.data(), n_rows, weights.down, out);
 }
 

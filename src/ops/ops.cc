@@ -15,11 +15,26 @@ namespace {
 
 const kernels::KernelTable* g_kernels = nullptr;
 
-// Splitting output features below this many per thread costs more in synchronisation than it saves.
-constexpr int64_t kMinRowsPerThread = 16;
-// Below about this many multiply-adds a thread's share finishes faster than waking a worker
-// (tens of microseconds), so small matmuls stay on the calling thread.
-constexpr int64_t kMinMultiplyAddsPerThread = int64_t{1} << 18;
+// Output rows per range are a whole number of the CPU kernels' output blocks (kernels/cpu/tiled.h)
+// so no range ends in a partial block.
+constexpr int64_t kRowsPerBlock = 16;
+// Below about this many multiply-adds a range finishes faster than waking a worker (tens of
+// microseconds), so small matmuls stay on the calling thread.
+constexpr int64_t kMinMultiplyAddsPerRange = int64_t{1} << 18;
+// Ranges per thread: a thread slowed by the host keeps the others waiting for at most one range, an
+// eighth of its share, while each range still costs only one scheduling step and one pass over
+// the activations.
+constexpr int64_t kRangesPerThread = 8;
+
+kernels::MatmulFn kernel_for(const WeightMatrix& w) {
+  const kernels::KernelTable& table = active_kernels();
+  const auto activations = static_cast<size_t>(quantized_activations(w.format));
+  if (w.format == kernels::WeightFormat::kInt8PerChannel) return table.matmul_int8[activations];
+  if (w.format == kernels::WeightFormat::kInt4Group) return table.matmul_int4[activations];
+  return table.matmul;
+}
+
+float silu_times(float gate, float up) { return gate / (1.0f + std::exp(-gate)) * up; }
 
 }  // namespace
 
@@ -50,17 +65,18 @@ void select_kernels(std::string_view name) {
 // docs/performance.md has the numbers.
 kernels::Activations quantized_activations(kernels::WeightFormat format) { return kernels::Activations::kInt8; }
 
+int64_t matmul_range_rows(const WeightMatrix& w, int64_t n_rows) {
+  const int64_t multiply_adds_per_row = std::max<int64_t>(1, n_rows * w.cols);
+  const int64_t ranges = thread_count() * kRangesPerThread;
+  const int64_t rows = std::max({kRowsPerBlock, kMinMultiplyAddsPerRange / multiply_adds_per_row, (w.rows + ranges - 1) / ranges});
+  return (rows + kRowsPerBlock - 1) / kRowsPerBlock * kRowsPerBlock;
+}
+
 void matmul(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, std::span<const float> bias) {
   kernels::check_weight_matrix(w, "matmul");
   if (n_rows == 0) return;
-  const kernels::KernelTable& table = active_kernels();
-  const auto activations = static_cast<size_t>(quantized_activations(w.format));
-  kernels::MatmulFn kernel = table.matmul;
-  if (w.format == kernels::WeightFormat::kInt8PerChannel) kernel = table.matmul_int8[activations];
-  if (w.format == kernels::WeightFormat::kInt4Group) kernel = table.matmul_int4[activations];
-  const int64_t multiply_adds_per_row = std::max<int64_t>(1, n_rows * w.cols);
-  const int64_t min_rows = std::max(kMinRowsPerThread, kMinMultiplyAddsPerThread / multiply_adds_per_row);
-  parallel_for(w.rows, min_rows, [&](int64_t begin, int64_t end) {
+  const kernels::MatmulFn kernel = kernel_for(w);
+  parallel_for_dynamic(w.rows, matmul_range_rows(w, n_rows), [&](int64_t begin, int64_t end) {
     kernel(x, n_rows, w, y, w.rows, begin, end);
     if (!bias.empty()) {
       for (int64_t r = 0; r < n_rows; ++r) {
@@ -127,12 +143,25 @@ void rope(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, std::span
   }
 }
 
-void silu_mul(float* gate, const float* up, int64_t n_rows, int64_t width) {
-  const int64_t n = n_rows * width;
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+void silu_gated_matmul(const float* x, int64_t n_rows, const WeightMatrix& gate, const WeightMatrix& up, float* out,
+                       float* up_scratch) {
+  kernels::check_weight_matrix(gate, "silu_gated_matmul gate");
+  kernels::check_weight_matrix(up, "silu_gated_matmul up");
+  if (gate.rows != up.rows || gate.cols != up.cols) {
+    fail("silu_gated_matmul: gate is [{}, {}] but up is [{}, {}]; they must have the same shape", gate.rows, gate.cols,
+         up.rows, up.cols);
   }
+  if (n_rows == 0) return;
+  const kernels::MatmulFn gate_kernel = kernel_for(gate);
+  const kernels::MatmulFn up_kernel = kernel_for(up);
+  const int64_t width = gate.rows;
+  parallel_for_dynamic(width, matmul_range_rows(gate, n_rows), [&](int64_t begin, int64_t end) {
+    gate_kernel(x, n_rows, gate, out, width, begin, end);
+    up_kernel(x, n_rows, up, up_scratch, width, begin, end);
+    for (int64_t r = 0; r < n_rows; ++r) {
+      for (int64_t i = r * width + begin; i < r * width + end; ++i) out[i] = silu_times(out[i], up_scratch[i]);
+    }
+  });
 }
 
 void softmax(float* x, int64_t n_rows, int64_t width) {

@@ -27,6 +27,16 @@ kernels::Activations quantized_activations(kernels::WeightFormat format);
 // WeightFormat (quantized weights are dequantized inside the kernel).
 void matmul(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, std::span<const float> bias = {});
 
+// Output rows per range that matmul hands to a thread at a time (threads take ranges as they
+// become free).
+int64_t matmul_range_rows(const WeightMatrix& w, int64_t n_rows);
+
+// out[n_rows, gate.rows] = silu(x · gateᵀ) * (x · upᵀ): the gated half of a SwiGLU block in one
+// parallel pass, each range of outputs computing both products and combining them while they are
+// in cache. up_scratch holds n_rows × up.rows floats. Bit for bit the two matmuls followed by silu(g) * u.
+void silu_gated_matmul(const float* x, int64_t n_rows, const WeightMatrix& gate, const WeightMatrix& up, float* out,
+                       float* up_scratch);
+
 // out[r, :] = x[r, :] / sqrt(mean(x[r, :]²) + eps) * weight, over rows of length dim. out may alias x.
 void rms_norm(const float* x, int64_t n_rows, int64_t dim, std::span<const float> weight, float eps, float* out);
 
@@ -39,9 +49,6 @@ void layer_norm(const float* x, int64_t n_rows, int64_t dim, std::span<const flo
 // heads of head_dim per row; row r is at position positions[r].
 void rope(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, std::span<const int32_t> positions,
           float theta);
-
-// gate[r, i] = silu(gate[r, i]) * up[r, i] over [n_rows, width], in place in gate.
-void silu_mul(float* gate, const float* up, int64_t n_rows, int64_t width);
 
 // Softmax over each row of [n_rows, width], in place.
 void softmax(float* x, int64_t n_rows, int64_t width);
