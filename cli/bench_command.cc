@@ -3,14 +3,17 @@
 //   tg N      N tokens generated one at a time by one sequence,
 //   batch B   B sequences decoding together (continuous-batching steps of B rows).
 // Every figure is put next to this machine's read bandwidth, measured in the same run right after
-// the test (on a shared host it drifts by tens of percent within a minute): a decode step must read
-// the dense weights plus every expert a row was routed to, so
+// each run of the test (on a shared host it drifts by tens of percent within a minute): a decode
+// step must read the dense weights plus every expert a row was routed to, so
 //   roofline = (dense bytes + experts touched × bytes per expert) / bandwidth
 // is the fastest the step can be, and "% roofline" says how close the engine gets.
+// Repetitions run in rounds, every test once per round, so each batch size is compared with the
+// single sequence (tg) of the same round: the "× tg" speedup is the median of those ratios.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sys/resource.h>
@@ -48,14 +51,29 @@ struct BenchFlags {
   std::string device = "cpu";
 };
 
+// One timed run of a test.
+struct Sample {
+  double seconds = 0.0;  // the timed steps only
+  int64_t steps = 0;
+  int64_t tokens = 0;
+  double experts_per_step = 0.0;  // expert acquisitions per step, all MoE layers
+};
+
+// A test and how to run it once; rep numbers the run (it seeds the prompts).
+struct Test {
+  std::string name;
+  std::function<Sample(int rep)> run_once;
+};
+
 struct Measurement {
   std::string test;
   int64_t tokens = 0;
   double seconds = 0.0;          // median over repetitions
   double bytes_per_step = 0.0;   // weights read per step (dense + touched experts)
-  double experts_per_step = 0.0; // expert acquisitions per step, all MoE layers
+  double experts_per_step = 0.0; // mean over repetitions
   int64_t steps = 0;
-  double bandwidth_gb_per_s = 0.0;  // the read bandwidth measured right after the test
+  double bandwidth_gb_per_s = 0.0;  // median of the read bandwidths measured right after each run
+  double speedup_vs_tg = 0.0;       // tokens/s over the tg test's in the same round, median; 0: none
 };
 
 struct ModelBytes {
@@ -91,75 +109,118 @@ std::vector<int32_t> random_tokens(int n, int vocab, uint64_t seed) {
 
 // Runs `sequences` requests of `prompt` tokens + `generate` tokens; times only the decode steps in
 // which every sequence takes part (rows == sequences, all decoding).
-Measurement run_decode(models::Model& model, const ModelBytes& bytes, int sequences, int prompt, int generate,
-                       int repetitions, const std::string& name) {
-  std::vector<double> times;
-  Measurement m{name};
-  for (int rep = 0; rep < repetitions; ++rep) {
-    engine::EngineOptions options;
-    options.max_sequences = sequences;
-    options.max_step_rows = std::max(sequences * prompt, sequences);
-    engine::Engine engine(model, options);
-    for (int s = 0; s < sequences; ++s) {
-      engine::Request request{random_tokens(prompt, model.config().vocab_size, 1000 * rep + s), {}, {}};
-      request.options.max_new_tokens = generate + 1;
-      request.options.stop_on_eos = false;
-      engine.submit(std::move(request));
-    }
-    double seconds = 0.0;
-    double experts = 0.0;
-    int64_t steps = 0;
-    while (true) {
-      const auto start = Clock::now();
-      if (!engine.step()) break;
-      const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-      const auto& stats = engine.last_step();
-      if (stats.decode_rows != sequences || stats.rows != sequences) continue;
-      seconds += elapsed;
-      experts += static_cast<double>(stats.experts_touched);
-      ++steps;
-    }
-    times.push_back(seconds);
-    m.steps = steps;
-    m.tokens = steps * sequences;
-    m.experts_per_step = steps > 0 ? experts / static_cast<double>(steps) : 0.0;
+Sample run_decode(models::Model& model, int sequences, int prompt, int generate, int rep) {
+  engine::EngineOptions options;
+  options.max_sequences = sequences;
+  options.max_step_rows = std::max(sequences * prompt, sequences);
+  engine::Engine engine(model, options);
+  for (int s = 0; s < sequences; ++s) {
+    engine::Request request{random_tokens(prompt, model.config().vocab_size, 1000 * rep + s), {}, {}};
+    request.options.max_new_tokens = generate + 1;
+    request.options.stop_on_eos = false;
+    engine.submit(std::move(request));
   }
-  m.seconds = median(times);
-  m.bytes_per_step = bytes.dense + m.experts_per_step * bytes.per_expert;
-  return m;
+  Sample sample;
+  double experts = 0.0;
+  while (true) {
+    const auto start = Clock::now();
+    if (!engine.step()) break;
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    const auto& stats = engine.last_step();
+    if (stats.decode_rows != sequences || stats.rows != sequences) continue;
+    sample.seconds += elapsed;
+    experts += static_cast<double>(stats.experts_touched);
+    ++sample.steps;
+  }
+  sample.tokens = sample.steps * sequences;
+  sample.experts_per_step = sample.steps > 0 ? experts / static_cast<double>(sample.steps) : 0.0;
+  return sample;
 }
 
-Measurement run_prefill(models::Model& model, const ModelBytes& bytes, int tokens, int repetitions) {
-  std::vector<double> times;
-  Measurement m{fmt::format("pp{}", tokens)};
+Sample run_prefill(models::Model& model, int tokens) {
   const auto prompt = random_tokens(tokens, model.config().vocab_size, 7);
-  for (int rep = 0; rep < repetitions; ++rep) {
-    auto cache = model.make_kv_cache();
-    layers::RowBatch rows;
-    for (int i = 0; i < tokens; ++i) rows.add(prompt[static_cast<size_t>(i)], i, 0);
-    std::vector<uint8_t> last_only(static_cast<size_t>(tokens), 0);
-    last_only.back() = 1;
-    uint64_t before = 0;
-    const auto& c = model.config();
-    const auto acquisitions = [&] {
-      uint64_t total = 0;
-      for (int l = 0; l < c.n_layers; ++l) {
-        if (!c.layers[static_cast<size_t>(l)].is_moe) continue;
-        for (int e = 0; e < c.moe.n_experts; ++e) total += model.experts().acquire_count(l, e);
-      }
-      return total;
-    };
-    before = acquisitions();
-    const auto start = Clock::now();
-    model.forward(rows, cache, last_only);
-    times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
-    m.experts_per_step = static_cast<double>(acquisitions() - before);
+  auto cache = model.make_kv_cache();
+  layers::RowBatch rows;
+  for (int i = 0; i < tokens; ++i) rows.add(prompt[static_cast<size_t>(i)], i, 0);
+  std::vector<uint8_t> last_only(static_cast<size_t>(tokens), 0);
+  last_only.back() = 1;
+  const auto& c = model.config();
+  const auto acquisitions = [&] {
+    uint64_t total = 0;
+    for (int l = 0; l < c.n_layers; ++l) {
+      if (!c.layers[static_cast<size_t>(l)].is_moe) continue;
+      for (int e = 0; e < c.moe.n_experts; ++e) total += model.experts().acquire_count(l, e);
+    }
+    return total;
+  };
+  const uint64_t before = acquisitions();
+  const auto start = Clock::now();
+  model.forward(rows, cache, last_only);
+  Sample sample;
+  sample.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  sample.steps = 1;
+  sample.tokens = tokens;
+  sample.experts_per_step = static_cast<double>(acquisitions() - before);
+  return sample;
+}
+
+// pp, tg and the batch sizes, in the order of the report; `prompt` and `decode` run one of each.
+std::vector<Test> bench_tests(const BenchFlags& flags, const std::function<Sample(int tokens)>& prompt,
+                              const std::function<Sample(int sequences, int rep)>& decode) {
+  std::vector<Test> tests;
+  if (flags.prompt_tokens > 0) {
+    tests.push_back({fmt::format("pp{}", flags.prompt_tokens), [=](int) { return prompt(flags.prompt_tokens); }});
   }
-  m.tokens = tokens;
-  m.steps = 1;
-  m.seconds = median(times);
-  m.bytes_per_step = bytes.dense + m.experts_per_step * bytes.per_expert;
-  return m;
+  if (flags.generate_tokens > 0) {
+    tests.push_back({fmt::format("tg{}", flags.generate_tokens), [=](int rep) { return decode(1, rep); }});
+    for (int batch : flags.batches) {
+      tests.push_back({fmt::format("batch {}", batch), [=](int rep) { return decode(batch, rep); }});
+    }
+  }
+  return tests;
+}
+
+// Runs every test once per round for `repetitions` rounds; after each run, measure_bandwidth (when
+// given) measures the read bandwidth that the run is set against.
+std::vector<Measurement> run_rounds(const std::vector<Test>& tests, int repetitions, const ModelBytes& bytes,
+                                    const std::function<double()>& measure_bandwidth) {
+  std::vector<std::vector<Sample>> samples(tests.size());
+  std::vector<std::vector<double>> bandwidths(tests.size());
+  for (int rep = 0; rep < repetitions; ++rep) {
+    for (size_t t = 0; t < tests.size(); ++t) {
+      samples[t].push_back(tests[t].run_once(rep));
+      if (!measure_bandwidth) continue;
+      std::fprintf(stderr, "round %d/%d: %s done; measuring read bandwidth...\n", rep + 1, repetitions,
+                   tests[t].name.c_str());
+      bandwidths[t].push_back(measure_bandwidth());
+    }
+  }
+  const auto tokens_per_s = [](const Sample& s) { return s.seconds > 0 ? static_cast<double>(s.tokens) / s.seconds : 0.0; };
+  const auto tg = std::find_if(tests.begin(), tests.end(), [](const Test& t) { return t.name.starts_with("tg"); });
+  std::vector<Measurement> results;
+  for (size_t t = 0; t < tests.size(); ++t) {
+    Measurement m{tests[t].name};
+    std::vector<double> seconds, speedups;
+    double experts = 0.0;
+    for (size_t rep = 0; rep < samples[t].size(); ++rep) {
+      const Sample& sample = samples[t][rep];
+      seconds.push_back(sample.seconds);
+      experts += sample.experts_per_step;
+      m.steps = sample.steps;
+      m.tokens = sample.tokens;
+      if (tg != tests.end() && !tests[t].name.starts_with("pp")) {
+        const double reference = tokens_per_s(samples[static_cast<size_t>(tg - tests.begin())][rep]);
+        if (reference > 0) speedups.push_back(tokens_per_s(sample) / reference);
+      }
+    }
+    m.seconds = median(seconds);
+    m.experts_per_step = experts / static_cast<double>(samples[t].size());
+    m.bytes_per_step = bytes.dense + m.experts_per_step * bytes.per_expert;
+    if (!bandwidths[t].empty()) m.bandwidth_gb_per_s = median(bandwidths[t]);
+    if (!speedups.empty()) m.speedup_vs_tg = median(speedups);
+    results.push_back(std::move(m));
+  }
+  return results;
 }
 
 // Appends the measurements to report (and prints the table unless --json), each next to the
@@ -174,10 +235,10 @@ void add_results(const BenchFlags& flags, const std::string& model_name, const s
   report["bytes_per_expert"] = bytes.per_expert;
   report["results"] = nlohmann::json::array();
   if (!flags.json) {
-    fmt::print("model: {} | {} | read bandwidth measured after each test, median {:.1f} GB/s\n", model_name, where,
+    fmt::print("model: {} | {} | read bandwidth measured after each run, median {:.1f} GB/s\n", model_name, where,
                median_bandwidth);
-    fmt::print("{:>10} {:>12} {:>10} {:>12} {:>10} {:>10} {:>14}\n", "test", "tokens/s", "ms/step", "weights GB/s",
-               "read GB/s", "% roofline", "experts/step");
+    fmt::print("{:>10} {:>12} {:>8} {:>10} {:>12} {:>10} {:>10} {:>14}\n", "test", "tokens/s", "× tg", "ms/step",
+               "weights GB/s", "read GB/s", "% roofline", "experts/step");
   }
   for (const auto& m : results) {
     const double step_seconds = m.steps > 0 ? m.seconds / static_cast<double>(m.steps) : 0.0;
@@ -193,9 +254,11 @@ void add_results(const BenchFlags& flags, const std::string& model_name, const s
                                  {"read_bandwidth_gb_per_s", m.bandwidth_gb_per_s},
                                  {"fraction_of_bandwidth", roofline},
                                  {"experts_per_step", m.experts_per_step}});
+    if (m.speedup_vs_tg > 0) report["results"].back()["speedup_vs_tg"] = m.speedup_vs_tg;
     if (!flags.json) {
-      fmt::print("{:>10} {:>12.1f} {:>10.2f} {:>12.1f} {:>10.1f} {:>9.0f}% {:>14.1f}\n", m.test, tokens_per_s,
-                 step_seconds * 1e3, gb_per_s, m.bandwidth_gb_per_s, 100.0 * roofline, m.experts_per_step);
+      const std::string speedup = m.speedup_vs_tg > 0 ? fmt::format("{:.2f}", m.speedup_vs_tg) : "";
+      fmt::print("{:>10} {:>12.1f} {:>8} {:>10.2f} {:>12.1f} {:>10.1f} {:>9.0f}% {:>14.1f}\n", m.test, tokens_per_s,
+                 speedup, step_seconds * 1e3, gb_per_s, m.bandwidth_gb_per_s, 100.0 * roofline, m.experts_per_step);
     }
   }
 }
@@ -203,60 +266,47 @@ void add_results(const BenchFlags& flags, const std::string& model_name, const s
 #ifdef ELEPHANT_HAVE_CUDA
 // The same tests on the GPU: sequences in slots 0..B-1, greedy tokens chosen on the device, each
 // step timed to its end (forward_greedy synchronises to copy the ids back).
-Measurement cuda_decode(cuda::DeviceModel& gpu, const ModelBytes& bytes, int sequences, int prompt, int generate,
-                        int repetitions, const std::string& name, int vocab) {
-  std::vector<double> times;
-  Measurement m{name};
-  for (int rep = 0; rep < repetitions; ++rep) {
-    layers::RowBatch prefill;
-    std::vector<uint8_t> last_rows;
-    for (int s = 0; s < sequences; ++s) {
-      const auto tokens = random_tokens(prompt, vocab, 1000 * rep + s);
-      for (int i = 0; i < prompt; ++i) {
-        prefill.add(tokens[static_cast<size_t>(i)], i, s);
-        last_rows.push_back(i + 1 == prompt ? 1 : 0);
-      }
+Sample cuda_decode(cuda::DeviceModel& gpu, int sequences, int prompt, int generate, int rep, int vocab) {
+  layers::RowBatch prefill;
+  std::vector<uint8_t> last_rows;
+  for (int s = 0; s < sequences; ++s) {
+    const auto tokens = random_tokens(prompt, vocab, 1000 * rep + s);
+    for (int i = 0; i < prompt; ++i) {
+      prefill.add(tokens[static_cast<size_t>(i)], i, s);
+      last_rows.push_back(i + 1 == prompt ? 1 : 0);
     }
-    std::vector<int32_t> next = gpu.forward_greedy(prefill, last_rows);
-    double seconds = 0.0;
-    double experts = 0.0;
-    for (int step = 0; step < generate; ++step) {
-      layers::RowBatch rows;
-      for (int s = 0; s < sequences; ++s) rows.add(next[static_cast<size_t>(s)], prompt + step, s);
-      const auto start = Clock::now();
-      next = gpu.forward_greedy(rows);
-      seconds += std::chrono::duration<double>(Clock::now() - start).count();
-      experts += gpu.experts_touched_last_step();
-    }
-    times.push_back(seconds);
-    m.steps = generate;
-    m.tokens = int64_t{generate} * sequences;
-    m.experts_per_step = generate > 0 ? experts / generate : 0.0;
   }
-  m.seconds = median(times);
-  m.bytes_per_step = bytes.dense + m.experts_per_step * bytes.per_expert;
-  return m;
+  std::vector<int32_t> next = gpu.forward_greedy(prefill, last_rows);
+  Sample sample;
+  double experts = 0.0;
+  for (int step = 0; step < generate; ++step) {
+    layers::RowBatch rows;
+    for (int s = 0; s < sequences; ++s) rows.add(next[static_cast<size_t>(s)], prompt + step, s);
+    const auto start = Clock::now();
+    next = gpu.forward_greedy(rows);
+    sample.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+    experts += gpu.experts_touched_last_step();
+  }
+  sample.steps = generate;
+  sample.tokens = int64_t{generate} * sequences;
+  sample.experts_per_step = generate > 0 ? experts / generate : 0.0;
+  return sample;
 }
 
-Measurement cuda_prefill(cuda::DeviceModel& gpu, const ModelBytes& bytes, int tokens, int repetitions, int vocab) {
-  std::vector<double> times;
-  Measurement m{fmt::format("pp{}", tokens)};
+Sample cuda_prefill(cuda::DeviceModel& gpu, int tokens, int vocab) {
   const auto prompt = random_tokens(tokens, vocab, 7);
   layers::RowBatch rows;
   for (int i = 0; i < tokens; ++i) rows.add(prompt[static_cast<size_t>(i)], i, 0);
   std::vector<uint8_t> last_only(static_cast<size_t>(tokens), 0);
   last_only.back() = 1;
-  for (int rep = 0; rep < repetitions; ++rep) {
-    const auto start = Clock::now();
-    gpu.forward_greedy(rows, last_only);
-    times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
-    m.experts_per_step = gpu.experts_touched_last_step();
-  }
-  m.tokens = tokens;
-  m.steps = 1;
-  m.seconds = median(times);
-  m.bytes_per_step = bytes.dense + m.experts_per_step * bytes.per_expert;
-  return m;
+  const auto start = Clock::now();
+  gpu.forward_greedy(rows, last_only);
+  Sample sample;
+  sample.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  sample.steps = 1;
+  sample.tokens = tokens;
+  sample.experts_per_step = gpu.experts_touched_last_step();
+  return sample;
 }
 #endif
 
@@ -273,15 +323,12 @@ std::string run_on_cuda(models::Model& model, const ModelBytes& bytes, const Ben
   std::fprintf(stderr, "uploading the model to the GPU...\n");
   cuda::DeviceModel gpu(model, options);
   const int vocab = model.config().vocab_size;
-  if (flags.prompt_tokens > 0) results.push_back(cuda_prefill(gpu, bytes, flags.prompt_tokens, flags.repetitions, vocab));
-  if (flags.generate_tokens > 0) {
-    results.push_back(cuda_decode(gpu, bytes, 1, flags.batch_prompt_tokens, flags.generate_tokens, flags.repetitions,
-                                  fmt::format("tg{}", flags.generate_tokens), vocab));
-    for (int batch : flags.batches) {
-      results.push_back(cuda_decode(gpu, bytes, batch, flags.batch_prompt_tokens, flags.generate_tokens,
-                                    flags.repetitions, fmt::format("batch {}", batch), vocab));
-    }
-  }
+  const auto tests = bench_tests(
+      flags, [&](int tokens) { return cuda_prefill(gpu, tokens, vocab); },
+      [&](int sequences, int rep) {
+        return cuda_decode(gpu, sequences, flags.batch_prompt_tokens, flags.generate_tokens, rep, vocab);
+      });
+  results = run_rounds(tests, flags.repetitions, bytes, {});
   std::fprintf(stderr, "measuring GPU read bandwidth (%lld MiB buffer)...\n", static_cast<long long>(flags.bandwidth_buffer_mib));
   const double bandwidth = cuda::measure_read_bandwidth_gbs(static_cast<size_t>(flags.bandwidth_buffer_mib) << 20, 7);
   for (auto& m : results) m.bandwidth_gb_per_s = bandwidth;
@@ -328,20 +375,12 @@ void run(const BenchFlags& flags) {
   const auto buffer_bytes = static_cast<size_t>(flags.bandwidth_buffer_mib) << 20;
   std::fprintf(stderr, "allocating the read-bandwidth buffer (%lld MiB)...\n", static_cast<long long>(flags.bandwidth_buffer_mib));
   const ReadBandwidthMeter meter(buffer_bytes, thread_count());
-  const auto add = [&](Measurement m) {
-    std::fprintf(stderr, "%s done; measuring read bandwidth...\n", m.test.c_str());
-    m.bandwidth_gb_per_s = meter.measure_gb_per_s();
-    results.push_back(std::move(m));
-  };
-  if (flags.prompt_tokens > 0) add(run_prefill(*model, bytes, flags.prompt_tokens, flags.repetitions));
-  if (flags.generate_tokens > 0) {
-    add(run_decode(*model, bytes, 1, flags.batch_prompt_tokens, flags.generate_tokens, flags.repetitions,
-                   fmt::format("tg{}", flags.generate_tokens)));
-    for (int batch : flags.batches) {
-      add(run_decode(*model, bytes, batch, flags.batch_prompt_tokens, flags.generate_tokens, flags.repetitions,
-                     fmt::format("batch {}", batch)));
-    }
-  }
+  const auto tests = bench_tests(
+      flags, [&](int tokens) { return run_prefill(*model, tokens); },
+      [&](int sequences, int rep) {
+        return run_decode(*model, sequences, flags.batch_prompt_tokens, flags.generate_tokens, rep);
+      });
+  results = run_rounds(tests, flags.repetitions, bytes, [&] { return meter.measure_gb_per_s(); });
   const int64_t peak_rss_bytes = std::max(load_peak_rss_bytes, max_rss_bytes() - static_cast<int64_t>(buffer_bytes));
 
   nlohmann::json report = {{"model", model_name},
@@ -434,7 +473,7 @@ void register_bench(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& h
       ->check(CLI::PositiveNumber);
   command->add_option("--batch-prompt-tokens", flags.batch_prompt_tokens, "prompt length of each batched sequence")
       ->check(CLI::PositiveNumber);
-  command->add_option("-r,--repetitions", flags.repetitions, "repetitions; the median is reported (default 3)")
+  command->add_option("-r,--repetitions", flags.repetitions, "rounds: each runs every test once; medians over the rounds are reported (default 3)")
       ->check(CLI::PositiveNumber);
   command->add_option("--bandwidth-buffer-mib", flags.bandwidth_buffer_mib,
                       "buffer for the read-bandwidth measurements, held through the run and left out of the peak "

@@ -164,6 +164,22 @@ TEST(Bench, ReportsEveryTestOnARandomModel) {
   for (const auto& row : report["results"]) {
     EXPECT_GT(row["read_bandwidth_gb_per_s"].get<double>(), 0.0) << "each test has its own bandwidth: " << row.dump();
   }
+  // Decode tests are set against tg of the same round; the prompt test is not.
+  EXPECT_FALSE(report["results"][0].contains("speedup_vs_tg"));
+  EXPECT_EQ(tg["speedup_vs_tg"].get<double>(), 1.0);
+  for (int i : {2, 3}) EXPECT_GT(report["results"][i]["speedup_vs_tg"].get<double>(), 0.0);
+}
+
+TEST(Bench, RunsTestsInRoundsWithTheSpeedupOfEachRound) {
+  // Three rounds: every test runs once per round, so the progress shows the rounds interleaved.
+  const auto result = run_cli({"bench", "--random-model", "mini-1L", "-p", "4", "-n", "2", "--batch", "2", "-r", "3",
+                               "--bandwidth-buffer-mib", "16"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto at = [&](const std::string& line) { return result.err.find(line); };
+  EXPECT_LT(at("round 1/3: batch 2 done"), at("round 2/3: pp4 done")) << result.err;
+  EXPECT_LT(at("round 2/3: batch 2 done"), at("round 3/3: pp4 done")) << result.err;
+  EXPECT_NE(at("round 3/3: batch 2 done"), std::string::npos) << result.err;
+  EXPECT_THAT(result.out, HasSubstr("× tg"));
 }
 
 TEST(Bench, PeakRssIsTheModelsOwnWithoutTheBandwidthBuffer) {
