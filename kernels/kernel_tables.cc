@@ -12,7 +12,9 @@ const KernelTable& reference_kernels() {
                                  "reference",
                                  &ref::matmul,
                                  {&ref::matmul_int8_f32, &ref::matmul_int8_int8},
-                                 {&ref::matmul_int4_f32, &ref::matmul_int4_int8}};
+                                 {&ref::matmul_int4_f32, &ref::matmul_int4_int8},
+                                 &ref::attention_scores,
+                                 &ref::attention_values};
   return table;
 }
 
@@ -21,7 +23,9 @@ const KernelTable* avx2_kernels() {
                                  "avx2",
                                  &avx2::matmul,
                                  {&avx2::matmul_int8_f32, &avx2::matmul_int8_int8},
-                                 {&avx2::matmul_int4_f32, &avx2::matmul_int4_int8}};
+                                 {&avx2::matmul_int4_f32, &avx2::matmul_int4_int8},
+                                 &avx2::attention_scores,
+                                 &avx2::attention_values};
   const bool supported =
       __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
   return supported ? &table : nullptr;
@@ -29,12 +33,15 @@ const KernelTable* avx2_kernels() {
 
 const KernelTable* avx512_kernels() {
   // The fp32-activation quantized kernels have no AVX-512 version (ops uses int8 activations for
-  // quantized weights); the AVX2 ones fill those entries.
+  // quantized weights), nor has attention (a small share of a step next to the expert matmuls); the
+  // AVX2 ones fill those entries.
   static const KernelTable table{Isa::kAvx512,
                                  "avx512",
                                  &avx512::matmul,
                                  {&avx2::matmul_int8_f32, &avx512::matmul_int8_int8},
-                                 {&avx2::matmul_int4_f32, &avx512::matmul_int4_int8}};
+                                 {&avx2::matmul_int4_f32, &avx512::matmul_int4_int8},
+                                 &avx2::attention_scores,
+                                 &avx2::attention_values};
   const bool supported = avx2_kernels() != nullptr && __builtin_cpu_supports("avx512f") &&
                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                          __builtin_cpu_supports("avx512vnni");

@@ -49,6 +49,16 @@ void check_weight_matrix(const WeightMatrix& w, std::string_view what);
 using MatmulFn = void (*)(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, int64_t y_stride,
                           int64_t row_begin, int64_t row_end);
 
+// Attention over a run of cached positions whose rows lie `stride` floats apart (the positions of
+// one KV-cache block). For t in [0, n) and i in [0, dim):
+//   AttentionScoresFn: scores[t] = scale · Σ_i q[i] · k[t·stride + i]
+//   AttentionValuesFn: out[i] += Σ_t p[t] · v[t·stride + i], t increasing
+// Each score and each out[i] is computed the same way whatever n is, so a sequence's attention
+// does not depend on how its positions fall into blocks beyond its own length.
+using AttentionScoresFn = void (*)(const float* q, const float* k, int64_t stride, int64_t n, int64_t dim, float scale,
+                                   float* scores);
+using AttentionValuesFn = void (*)(const float* p, const float* v, int64_t stride, int64_t n, int64_t dim, float* out);
+
 enum class Isa : uint8_t { kReference, kAvx2, kAvx512, kCount };
 
 // The two ways a quantized matmul can treat its fp32 activations:
@@ -65,6 +75,8 @@ struct KernelTable {
   // Indexed by Activations.
   MatmulFn matmul_int8[static_cast<size_t>(Activations::kCount)];  // kInt8PerChannel weights
   MatmulFn matmul_int4[static_cast<size_t>(Activations::kCount)];  // kInt4Group weights
+  AttentionScoresFn attention_scores;
+  AttentionValuesFn attention_values;
 };
 
 const KernelTable& reference_kernels();

@@ -17,4 +17,9 @@ void matmul_int4_f32(const float* x, int64_t n_rows, const WeightMatrix& w, floa
 void matmul_int4_int8(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, int64_t y_stride,
                       int64_t row_begin, int64_t row_end);
 
+// Attention over cached positions (attention.cc).
+void attention_scores(const float* q, const float* k, int64_t stride, int64_t n, int64_t dim, float scale,
+                      float* scores);
+void attention_values(const float* p, const float* v, int64_t stride, int64_t n, int64_t dim, float* out);
+
 }  // namespace elephant::kernels::ref

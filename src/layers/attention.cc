@@ -54,6 +54,7 @@ void Attention::forward(const float* x, const RowBatch& rows, KvCache& cache, fl
   std::vector<float> context(static_cast<size_t>(n * q_dim));  // [n, n_heads, hd]
   const int64_t group = config_.n_heads / config_.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int32_t block_size = cache.block_size();
   // Waking a second thread costs more than a few short heads (decode steps of short sequences), so
   // heads are split across threads only when each share holds enough multiply-adds.
   int64_t multiply_adds = 0;
@@ -72,26 +73,31 @@ void Attention::forward(const float* x, const RowBatch& rows, KvCache& cache, fl
       const int64_t kv_offset = (h / group) * hd;
       const float* query = q.data() + (r * config_.n_heads + h) * hd;
       scores.resize(static_cast<size_t>(position - first + 1));
-      float max_score = -INFINITY;
-      for (int32_t t = first; t <= position; ++t) {
-        const float* key = std::as_const(cache).key(slot, layer_, t) + kv_offset;
-        float dot = 0.0f;
-        for (int64_t i = 0; i < hd; ++i) dot += query[i] * key[i];
-        scores[static_cast<size_t>(t - first)] = dot * scale;
-        max_score = std::max(max_score, dot * scale);
-      }
+      // Positions in one KV block are consecutive rows kv_dim floats apart: one kernel call per run.
+      const auto for_each_run = [&](auto&& body) {
+        for (int32_t t = first; t <= position;) {
+          const int32_t run = std::min(position + 1 - t, block_size - t % block_size);
+          body(t, run);
+          t += run;
+        }
+      };
+      for_each_run([&](int32_t t, int32_t run) {
+        ops::attention_scores(query, std::as_const(cache).key(slot, layer_, t) + kv_offset, kv_dim, run, hd, scale,
+                              scores.data() + (t - first));
+      });
+      const float max_score = *std::max_element(scores.begin(), scores.end());
       float total = 0.0f;
       for (float& s : scores) {
         s = std::exp(s - max_score);
         total += s;
       }
+      for (float& s : scores) s /= total;
       float* dst = context.data() + (r * config_.n_heads + h) * hd;
       std::fill_n(dst, hd, 0.0f);
-      for (int32_t t = first; t <= position; ++t) {
-        const float p = scores[static_cast<size_t>(t - first)] / total;
-        const float* value = std::as_const(cache).value(slot, layer_, t) + kv_offset;
-        for (int64_t i = 0; i < hd; ++i) dst[i] += p * value[i];
-      }
+      for_each_run([&](int32_t t, int32_t run) {
+        ops::attention_values(scores.data() + (t - first), std::as_const(cache).value(slot, layer_, t) + kv_offset,
+                              kv_dim, run, hd, dst);
+      });
     }
   });
   ops::matmul(context.data(), n, weights_.o, out);

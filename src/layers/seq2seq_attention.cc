@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <utility>
 
+#include "ops/ops.h"
+
 namespace elephant::layers {
 
 RelativePositionBias::RelativePositionBias(std::vector<float> table, int n_heads, int n_buckets, int max_distance,
@@ -46,28 +48,21 @@ void attend_row(const float* query, const float* keys, const float* values, int6
   if (static_cast<int64_t>(scores.size()) < n_keys) scores.resize(static_cast<size_t>(n_keys));
   for (int h = 0; h < n_heads; ++h) {
     const float* q = query + h * head_dim;
-    float max_score = -INFINITY;
-    for (int64_t t = 0; t < n_keys; ++t) {
-      const float* k = keys + t * inner + h * head_dim;
-      float dot = 0.0f;
-      for (int64_t i = 0; i < head_dim; ++i) dot += q[i] * k[i];
-      float score = dot * scale;
-      if (!bias.empty()) score += bias.at(h, t - query_position);
-      scores[static_cast<size_t>(t)] = score;
-      max_score = std::max(max_score, score);
+    float* dst = context + h * head_dim;
+    std::fill_n(dst, head_dim, 0.0f);
+    if (n_keys == 0) continue;
+    ops::attention_scores(q, keys + h * head_dim, inner, n_keys, head_dim, scale, scores.data());
+    if (!bias.empty()) {
+      for (int64_t t = 0; t < n_keys; ++t) scores[static_cast<size_t>(t)] += bias.at(h, t - query_position);
     }
+    const float max_score = *std::max_element(scores.begin(), scores.begin() + n_keys);
     float total = 0.0f;
     for (int64_t t = 0; t < n_keys; ++t) {
       scores[static_cast<size_t>(t)] = std::exp(scores[static_cast<size_t>(t)] - max_score);
       total += scores[static_cast<size_t>(t)];
     }
-    float* dst = context + h * head_dim;
-    std::fill_n(dst, head_dim, 0.0f);
-    for (int64_t t = 0; t < n_keys; ++t) {
-      const float p = scores[static_cast<size_t>(t)] / total;
-      const float* v = values + t * inner + h * head_dim;
-      for (int64_t i = 0; i < head_dim; ++i) dst[i] += p * v[i];
-    }
+    for (int64_t t = 0; t < n_keys; ++t) scores[static_cast<size_t>(t)] /= total;
+    ops::attention_values(scores.data(), values + h * head_dim, inner, n_keys, head_dim, dst);
   }
 }
 

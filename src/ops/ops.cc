@@ -164,6 +164,15 @@ void silu_gated_matmul(const float* x, int64_t n_rows, const WeightMatrix& gate,
   });
 }
 
+void attention_scores(const float* q, const float* k, int64_t stride, int64_t n, int64_t dim, float scale,
+                      float* scores) {
+  active_kernels().attention_scores(q, k, stride, n, dim, scale, scores);
+}
+
+void attention_values(const float* p, const float* v, int64_t stride, int64_t n, int64_t dim, float* out) {
+  active_kernels().attention_values(p, v, stride, n, dim, out);
+}
+
 void softmax(float* x, int64_t n_rows, int64_t width) {
   for (int64_t r = 0; r < n_rows; ++r) {
     float* row = x + r * width;

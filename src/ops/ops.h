@@ -50,6 +50,13 @@ void layer_norm(const float* x, int64_t n_rows, int64_t dim, std::span<const flo
 void rope(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, std::span<const int32_t> positions,
           float theta);
 
+// One query against n cached keys `stride` floats apart (a run of positions in one KV-cache
+// block): scores[t] = scale · q · k_t. Single-threaded: callers split heads across threads.
+void attention_scores(const float* q, const float* k, int64_t stride, int64_t n, int64_t dim, float scale,
+                      float* scores);
+// out[dim] += Σ_t p[t] · v_t over n cached values `stride` floats apart. Single-threaded.
+void attention_values(const float* p, const float* v, int64_t stride, int64_t n, int64_t dim, float* out);
+
 // Softmax over each row of [n_rows, width], in place.
 void softmax(float* x, int64_t n_rows, int64_t width);
 

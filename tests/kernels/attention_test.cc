@@ -1,0 +1,105 @@
+// Every attention kernel against the reference kernel on random shapes (head sizes and runs that
+// are not multiples of any vector width, rows padded apart as in the KV cache), and the contract
+// that a score or an output does not depend on how a sequence's positions are split into runs.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "kernels/ref/ref.h"
+#include "support/tolerance.h"
+
+namespace elephant {
+namespace {
+
+std::vector<float> normal_values(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> values(n);
+  for (float& v : values) v = normal(rng);
+  return values;
+}
+
+// Softmax-like weights: positive, summing to 1.
+std::vector<float> probabilities(int64_t n, uint64_t seed) {
+  std::vector<float> p = normal_values(static_cast<size_t>(n), seed);
+  float total = 0.0f;
+  for (float& v : p) total += v = std::exp(v);
+  for (float& v : p) v /= total;
+  return p;
+}
+
+struct Shape {
+  int64_t n, dim;
+};
+const std::vector<Shape> kShapes = {{1, 1}, {1, 8}, {3, 7}, {8, 64}, {9, 100}, {16, 128}, {17, 129}, {5, 256}};
+
+class AttentionKernelTest : public ::testing::TestWithParam<const kernels::KernelTable*> {};
+
+TEST_P(AttentionKernelTest, ScoresMatchReference) {
+  const auto* table = GetParam();
+  uint64_t seed = 1;
+  for (const Shape& s : kShapes) {
+    const int64_t stride = s.dim + 5;
+    const auto q = normal_values(static_cast<size_t>(s.dim), seed++);
+    const auto k = normal_values(static_cast<size_t>(s.n * stride), seed++);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(s.dim));
+    std::vector<float> expected(static_cast<size_t>(s.n)), actual(static_cast<size_t>(s.n), -1.0f);
+    kernels::ref::attention_scores(q.data(), k.data(), stride, s.n, s.dim, scale, expected.data());
+    table->attention_scores(q.data(), k.data(), stride, s.n, s.dim, scale, actual.data());
+    // N(0,1) terms: a dot product is of size ~sqrt(dim), then scaled.
+    const double magnitude = std::sqrt(static_cast<double>(s.dim)) * scale;
+    const double tolerance = testing::reduction_tolerance(testing::kEpsF32, s.dim, 1, magnitude, 8.0);
+    testing::expect_close(expected, actual, tolerance, fmt::format("{} scores n={} dim={}", table->name, s.n, s.dim));
+  }
+}
+
+TEST_P(AttentionKernelTest, ValuesMatchReference) {
+  const auto* table = GetParam();
+  uint64_t seed = 100;
+  for (const Shape& s : kShapes) {
+    const int64_t stride = s.dim + 3;
+    const auto p = probabilities(s.n, seed++);
+    const auto v = normal_values(static_cast<size_t>(s.n * stride), seed++);
+    const auto start = normal_values(static_cast<size_t>(s.dim), seed++);
+    std::vector<float> expected = start, actual = start;
+    kernels::ref::attention_values(p.data(), v.data(), stride, s.n, s.dim, expected.data());
+    table->attention_values(p.data(), v.data(), stride, s.n, s.dim, actual.data());
+    // A convex combination of N(0,1) values added to an N(0,1) start: terms and result of size ~1.
+    const double tolerance = testing::reduction_tolerance(testing::kEpsF32, s.n + 1, 1, 4.0, 8.0);
+    testing::expect_close(expected, actual, tolerance, fmt::format("{} values n={} dim={}", table->name, s.n, s.dim));
+  }
+}
+
+TEST_P(AttentionKernelTest, RunsSplitAnywhereGiveTheSameBits) {
+  const auto* table = GetParam();
+  constexpr int64_t kN = 37, kDim = 100, kStride = 128;
+  const auto q = normal_values(kDim, 7);
+  const auto k = normal_values(kN * kStride, 8);
+  const auto p = probabilities(kN, 9);
+  std::vector<float> whole_scores(kN);
+  table->attention_scores(q.data(), k.data(), kStride, kN, kDim, 0.1f, whole_scores.data());
+  std::vector<float> whole_out(kDim, 0.0f);
+  table->attention_values(p.data(), k.data(), kStride, kN, kDim, whole_out.data());
+  for (int64_t split : {1, 5, 8, 16, 29}) {
+    std::vector<float> scores(kN), out(kDim, 0.0f);
+    for (int64_t begin = 0; begin < kN; begin += split) {
+      const int64_t n = std::min(split, kN - begin);
+      table->attention_scores(q.data(), k.data() + begin * kStride, kStride, n, kDim, 0.1f, scores.data() + begin);
+      table->attention_values(p.data() + begin, k.data() + begin * kStride, kStride, n, kDim, out.data());
+    }
+    EXPECT_EQ(scores, whole_scores) << table->name << " runs of " << split;
+    EXPECT_EQ(out, whole_out) << table->name << " runs of " << split;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AvailableKernels, AttentionKernelTest, ::testing::ValuesIn(kernels::available_kernel_tables()),
+                         [](const auto& info) { return std::string(info.param->name); });
+
+}  // namespace
+}  // namespace elephant
