@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "core/error.h"
@@ -42,11 +44,23 @@ std::string stop_reason_name(StopReason reason) {
   return "unknown";
 }
 
+int64_t default_kv_budget_bytes(int64_t sequence_bytes, int max_sequences, int64_t physical_memory_bytes) {
+  const int64_t wanted = sequence_bytes * std::max(1, max_sequences);
+  return std::min(wanted, std::max(sequence_bytes, physical_memory_bytes / 2));
+}
+
+namespace {
+
+int64_t kv_budget_bytes(const models::Model& model, const EngineOptions& options) {
+  if (options.kv_budget_bytes > 0) return options.kv_budget_bytes;
+  const int64_t physical = int64_t{sysconf(_SC_PHYS_PAGES)} * sysconf(_SC_PAGE_SIZE);
+  return default_kv_budget_bytes(model.kv_sequence_bytes(), options.max_sequences, physical);
+}
+
+}  // namespace
+
 Engine::Engine(models::Model& model, const EngineOptions& options)
-    : model_(model),
-      options_(options),
-      cache_(options.kv_budget_bytes > 0 ? model.make_kv_cache_for_budget(options.kv_budget_bytes)
-                                         : model.make_kv_cache(std::max(1, options.max_sequences))) {
+    : model_(model), options_(options), cache_(model.make_kv_cache_for_budget(kv_budget_bytes(model, options))) {
   if (options.max_sequences < 1) fail("max sequences {}: expected at least 1", options.max_sequences);
   if (options.max_step_rows < 1) fail("max step rows {}: expected at least 1", options.max_step_rows);
   for (int slot = options.max_sequences - 1; slot >= 0; --slot) free_slots_.push_back(slot);

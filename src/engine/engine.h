@@ -31,8 +31,15 @@ using RequestId = int64_t;
 struct EngineOptions {
   int max_sequences = 32;        // sequences running at once
   int max_step_rows = 512;       // rows (prompt chunk tokens + decode tokens) in one step
-  int64_t kv_budget_bytes = 0;   // KV-cache pool; 0: room for max_sequences full-context sequences
+  int64_t kv_budget_bytes = 0;   // KV-cache pool; 0: default_kv_budget_bytes
 };
+
+// The KV pool an engine gets when no budget is given: room for max_sequences full-context
+// sequences, capped at half the machine's memory but never below one full-context sequence.
+// Sequences that do not fit wait in the queue. (The pool's pages become resident only as
+// positions are written, but a reservation beyond physical memory is refused by Linux's default
+// overcommit policy, and a pool that large would swap.)
+int64_t default_kv_budget_bytes(int64_t sequence_bytes, int max_sequences, int64_t physical_memory_bytes);
 
 struct StepStats {
   int rows = 0;             // rows in the step

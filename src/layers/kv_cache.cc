@@ -1,6 +1,7 @@
 #include "layers/kv_cache.h"
 
 #include <algorithm>
+#include <new>
 
 #include "core/error.h"
 
@@ -9,7 +10,15 @@ namespace elephant::layers {
 KvCache::KvCache(int n_layers, int64_t kv_dim, int block_size, int n_blocks, int64_t max_positions)
     : n_layers_(n_layers), kv_dim_(kv_dim), block_size_(block_size), n_blocks_(n_blocks), max_positions_(max_positions) {
   if (block_size <= 0 || n_blocks <= 0) fail("KV cache: block size {} and block count {} must be positive", block_size, n_blocks);
-  pool_.resize(static_cast<size_t>(block_bytes(n_layers, kv_dim, block_size) / 4) * static_cast<size_t>(n_blocks));
+  const auto floats = static_cast<size_t>(block_bytes(n_layers, kv_dim, block_size) / 4) * static_cast<size_t>(n_blocks);
+  // Default-initialized, so no page is touched here: every position is written before it is read.
+  try {
+    pool_.reset(new float[floats]);
+  } catch (const std::bad_alloc&) {
+    fail("KV cache: cannot reserve {:.1f} GiB ({} blocks of {} positions × {} layers × K and V × {} floats); bound it "
+         "with a shorter context or a smaller KV budget",
+         static_cast<double>(floats) * 4 / (1 << 30), n_blocks, block_size, n_layers, kv_dim);
+  }
   free_.resize(static_cast<size_t>(n_blocks));
   // Hand out low block ids first.
   for (int i = 0; i < n_blocks; ++i) free_[static_cast<size_t>(i)] = n_blocks - 1 - i;
@@ -53,7 +62,7 @@ const float* KvCache::row(int32_t slot, int layer, int part, int64_t position) c
   const auto& table = tables_[static_cast<size_t>(slot)];
   const int64_t block = table[static_cast<size_t>(position / block_size_)];
   const int64_t offset = ((block * n_layers_ + layer) * 2 + part) * block_size_ + position % block_size_;
-  return pool_.data() + offset * kv_dim_;
+  return pool_.get() + offset * kv_dim_;
 }
 
 float* KvCache::key(int32_t slot, int layer, int64_t position) { return const_cast<float*>(row(slot, layer, 0, position)); }

@@ -6,13 +6,16 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace elephant::layers {
 
 class KvCache {
  public:
-  // max_positions: the longest sequence allowed (the model's context length).
+  // max_positions: the longest sequence allowed (the model's context length). The pool is reserved,
+  // not written: a block's memory becomes resident when a sequence first writes it, so a large
+  // budget costs address space, not RAM, until it is used. Throws Error when it cannot be reserved.
   KvCache(int n_layers, int64_t kv_dim, int block_size, int n_blocks, int64_t max_positions);
 
   // Bytes one block takes for this shape (to turn a memory budget into a block count).
@@ -35,6 +38,7 @@ class KvCache {
   int block_size() const { return block_size_; }
   int free_blocks() const { return static_cast<int>(free_.size()); }
   int total_blocks() const { return n_blocks_; }
+  int64_t pool_bytes() const { return int64_t{n_blocks_} * block_bytes(n_layers_, kv_dim_, block_size_); }
   int64_t reserved_positions(int32_t slot) const;
 
  private:
@@ -45,7 +49,7 @@ class KvCache {
   int block_size_;
   int n_blocks_;
   int64_t max_positions_;
-  std::vector<float> pool_;                  // [n_blocks, n_layers, 2, block_size, kv_dim]
+  std::unique_ptr<float[]> pool_;            // [n_blocks, n_layers, 2, block_size, kv_dim], uninitialized
   std::vector<int32_t> free_;                // free block ids, taken from the back
   std::vector<std::vector<int32_t>> tables_;  // per slot: block ids in position order
 };

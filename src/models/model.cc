@@ -140,6 +140,12 @@ layers::KvCache Model::make_kv_cache(int n_sequences) const {
                          static_cast<int>(blocks_per_sequence * n_sequences), context_length());
 }
 
+int64_t Model::kv_sequence_bytes() const {
+  const int64_t blocks = (context_length() + options_.kv_block_size - 1) / options_.kv_block_size;
+  return blocks * layers::KvCache::block_bytes(config_.n_layers, int64_t{config_.n_kv_heads} * config_.head_dim,
+                                               options_.kv_block_size);
+}
+
 layers::KvCache Model::make_kv_cache_for_budget(int64_t budget_bytes) const {
   const int64_t kv_dim = int64_t{config_.n_kv_heads} * config_.head_dim;
   const int64_t block_bytes = layers::KvCache::block_bytes(config_.n_layers, kv_dim, options_.kv_block_size);

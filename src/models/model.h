@@ -57,6 +57,8 @@ class Model {
   layers::KvCache make_kv_cache(int n_sequences = 1) const;
   // A KV cache of as many blocks as fit in budget_bytes (at least one full-context sequence).
   layers::KvCache make_kv_cache_for_budget(int64_t budget_bytes) const;
+  // Bytes of the KV blocks one full-context sequence holds.
+  int64_t kv_sequence_bytes() const;
   int64_t context_length() const;
 
   // Runs one step over all rows, reserving KV positions as needed (Error when the cache is full).

@@ -3,6 +3,9 @@
 // leave the routing at once, cancelling frees KV blocks, and a full KV budget queues requests.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <fstream>
 #include <map>
 #include <optional>
 
@@ -161,6 +164,36 @@ TEST(Engine, RejectsBadRequestsAtSubmission) {
   EXPECT_THROW(engine.submit({{}, {}, {}}), Error);
   EXPECT_THROW(engine.submit({{100000}, {}, {}}), Error);
   EXPECT_THROW(engine.submit({std::vector<int32_t>(1000, 1), {}, {}}), Error);
+}
+
+TEST(Engine, DefaultKvBudgetHoldsEverySequenceUpToHalfTheMemory) {
+  constexpr int64_t kGiB = int64_t{1} << 30;
+  // A small model: every sequence gets a full context.
+  EXPECT_EQ(engine::default_kv_budget_bytes(kGiB / 64, 8, 32 * kGiB), kGiB / 8);
+  // Mixtral-sized (8 GiB per 32k-token sequence, 8 sequences) on a 64 GiB machine: half of it,
+  // shared by the sequences (the rest queue).
+  EXPECT_EQ(engine::default_kv_budget_bytes(8 * kGiB, 8, 64 * kGiB), 32 * kGiB);
+  // Never below one full sequence, which the engine needs to run anything.
+  EXPECT_EQ(engine::default_kv_budget_bytes(8 * kGiB, 8, 4 * kGiB), 8 * kGiB);
+}
+
+TEST(Engine, KvPoolIsReservedNotResident) {
+  // A 1 GiB pool for a tiny model: its pages stay untouched until positions are written.
+  const auto model = models::Model::load(testing::fixture_dir("mixtral"));
+  const auto resident_bytes = [] {
+    std::ifstream statm("/proc/self/statm");
+    int64_t size = 0, resident = 0;
+    statm >> size >> resident;
+    return resident * sysconf(_SC_PAGE_SIZE);
+  };
+  const int64_t before = resident_bytes();
+  engine::EngineOptions options;
+  options.max_sequences = 32;
+  options.kv_budget_bytes = int64_t{1} << 30;
+  engine::Engine engine(*model, options);
+  EXPECT_GT(engine.kv_cache().pool_bytes(), options.kv_budget_bytes / 2);
+  // Address sanitizer builds write the shadow of a new allocation (an eighth of its size).
+  EXPECT_LT(resident_bytes() - before, engine.kv_cache().pool_bytes() / 4);
 }
 
 }  // namespace
