@@ -51,6 +51,13 @@ struct BenchFlags {
   std::string device = "cpu";
 };
 
+// Positions per sequence the tests need (--context when given): a max_position_embeddings context
+// would only make every KV pool larger.
+int bench_context(const BenchFlags& flags) {
+  if (flags.model.context > 0) return flags.model.context;
+  return std::max(flags.prompt_tokens, flags.batch_prompt_tokens + flags.generate_tokens) + 1;
+}
+
 // One timed run of a test.
 struct Sample {
   double seconds = 0.0;  // the timed steps only
@@ -319,7 +326,7 @@ std::string run_on_cuda(models::Model& model, const ModelBytes& bytes, const Ben
   const int widest_batch = flags.batches.empty() ? 1 : *std::max_element(flags.batches.begin(), flags.batches.end());
   options.max_sequences = widest_batch;
   options.max_batch_rows = std::max({flags.prompt_tokens, widest_batch * flags.batch_prompt_tokens, 1});
-  options.context_length = std::max(flags.prompt_tokens, flags.batch_prompt_tokens + flags.generate_tokens) + 1;
+  options.context_length = bench_context(flags);
   std::fprintf(stderr, "uploading the model to the GPU...\n");
   cuda::DeviceModel gpu(model, options);
   const int vocab = model.config().vocab_size;
@@ -347,11 +354,15 @@ void run(const BenchFlags& flags) {
     if (flags.model.threads > 0) set_thread_count(flags.model.threads);
     ops::select_kernels(flags.model.kernels);
     std::fprintf(stderr, "creating random %s weights for %s...\n", flags.random_dtype.c_str(), flags.random_shape.c_str());
+    models::ModelOptions options;
+    options.context_length = bench_context(flags);
     model = models::Model::from_checkpoint(
-        format::Checkpoint::random(models::random_model_config(flags.random_shape), *dtype, 1), {});
+        format::Checkpoint::random(models::random_model_config(flags.random_shape), *dtype, 1), options);
     model_name = fmt::format("random {} ({})", flags.random_shape, flags.random_dtype);
   } else {
-    model = load_model(flags.model);
+    ModelFlags model_flags = flags.model;
+    model_flags.context = bench_context(flags);
+    model = load_model(model_flags);
   }
   const ModelBytes bytes = model_bytes(*model);
 
