@@ -23,6 +23,7 @@ struct ServeFlags {
   server::ServerOptions server;
   double grace_seconds = 10.0;
   bool quiet = false;
+  int64_t kv_budget_mib = 0;  // 0: the engine's default
   bool max_n_given = false;  // else --max-n's default shrinks to fit a small --parallel + --max-queue
 };
 
@@ -57,11 +58,16 @@ void run(ServeFlags& flags) {
   }
   flags.server.log_requests = !flags.quiet;
 
+  flags.server.kv_budget_bytes = flags.kv_budget_mib << 20;
   server::Server server({*model, *tokenizer, std::move(chat_config), chat_unavailable}, flags.server);
-  std::fprintf(stderr, "elephant serve: model '%s' (%s), context %lld, parallel %d; listening on http://%s:%d/v1\n",
+  const double kv_mib = static_cast<double>(server.kv_pool_bytes()) / (1 << 20);
+  const double sequence_mib = static_cast<double>(model->kv_sequence_bytes()) / (1 << 20);
+  std::fprintf(stderr,
+               "elephant serve: model '%s' (%s), context %lld, parallel %d, KV pool %.0f MiB (%.2f MiB per "
+               "full-context sequence); listening on http://%s:%d/v1\n",
                flags.server.model_name.c_str(), flags.model.model_dir.c_str(),
-               static_cast<long long>(model->context_length()), flags.server.parallel, flags.server.host.c_str(),
-               server.port());
+               static_cast<long long>(model->context_length()), flags.server.parallel, kv_mib, sequence_mib,
+               flags.server.host.c_str(), server.port());
   std::fflush(stderr);
 
   const auto grace = std::chrono::milliseconds(static_cast<int64_t>(flags.grace_seconds * 1000.0));
@@ -111,6 +117,11 @@ void register_serve(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& h
       ->check(CLI::Range(0, 1000));
   command->add_option("--max-step-rows", options.max_step_rows, "rows (tokens) per engine step (default 512)")
       ->check(CLI::Range(1, 1 << 20));
+  command
+      ->add_option("--kv-budget-mib", flags.kv_budget_mib,
+                   "KV-cache pool shared by the sequences; requests wait when it is full (default: --parallel "
+                   "full contexts, at most half the machine's memory, at least one full context)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   command
       ->add_option("--http-threads", options.http_threads,
                    "connections served at once; more wait to be accepted (default 32)")

@@ -63,6 +63,8 @@ class EngineLoop {
   // The message of the exception that stopped the engine; empty while it is healthy.
   std::string failure() const;
   EngineSnapshot snapshot() const;
+  // Fixed when the engine is made, so readable from any thread.
+  int64_t kv_pool_bytes() const { return engine_.kv_cache().pool_bytes(); }
 
  private:
   void run();

@@ -240,6 +240,7 @@ Server::Server(ServedModel model, ServerOptions options) : served_(std::move(mod
   engine::EngineOptions engine_options;
   engine_options.max_sequences = options_.parallel;
   engine_options.max_step_rows = options_.max_step_rows;
+  engine_options.kv_budget_bytes = options_.kv_budget_bytes;
   engine_ = std::make_unique<EngineLoop>(served_.model, engine_options, options_.before_step);
 
   auto http = std::make_unique<HttpServer>();
@@ -719,5 +720,7 @@ void Server::handle_generation(const httplib::Request& http_request, httplib::Re
       // Runs however the response ends; a stream cut short leaves no sequence behind.
       [cancel_unfinished](bool) { cancel_unfinished(); });
 }
+
+int64_t Server::kv_pool_bytes() const { return engine_->kv_pool_bytes(); }
 
 }  // namespace elephant::server

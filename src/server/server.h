@@ -45,6 +45,7 @@ struct ServerOptions {
   std::string api_key;                // non-empty: every endpoint but /health needs "Authorization: Bearer <key>"
   int parallel = 8;                   // sequences decoded together (the engine's max_sequences)
   int max_step_rows = 512;            // rows per engine step (prompt chunks and decode tokens)
+  int64_t kv_budget_bytes = 0;        // KV-cache pool; 0: engine::default_kv_budget_bytes
   int max_queue = 64;                 // sequences that may wait for admission beyond `parallel`
   int max_tokens = 4096;              // largest max_tokens per request (and the chat default)
   int max_sequences_per_request = 8;  // n × prompts
@@ -74,6 +75,7 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   int port() const { return port_; }
+  int64_t kv_pool_bytes() const;
   // Serves until shutdown() has finished; call once.
   void run();
   // Thread-safe and idempotent; returns once every sequence has finished or been cancelled.

@@ -120,6 +120,29 @@ TEST(ServerCli, ServesWithAnApiKeyAndExitsZeroOnSigterm) {
   EXPECT_NE(serve.err().find("elephant serve: stopped"), std::string::npos) << serve.err();
 }
 
+// --kv-budget-mib sizes the KV pool: a block of this fixture is 2 layers × K,V × 16 positions × 32
+// floats = 8 KiB, so 1 MiB is 128 blocks (the default for 2 sequences of 64 positions would be 8).
+// The startup line and /metrics report it, and requests complete.
+TEST(ServerCli, KvBudgetBoundsThePool) {
+  ServeProcess serve({"serve", "-m", fixture(), "--port", "0", "--quiet", "--threads", "1", "--parallel", "2",
+                      "--kv-budget-mib", "1", "--context", "64"});
+  const int port = serve.wait_for_port();
+  ASSERT_GT(port, 0) << serve.err();
+  EXPECT_NE(serve.err().find("context 64, parallel 2, KV pool 1 MiB (0.03 MiB per full-context sequence)"),
+            std::string::npos)
+      << serve.err();
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(60, 0);
+  const Json& plain = testing::reference_case("plain");
+  const Json body = {{"prompt", plain["prompt"]}, {"max_tokens", 12}, {"temperature", 0}, {"n", 2}};
+  auto completion = client.Post("/v1/completions", body.dump(), "application/json");
+  ASSERT_EQ(completion->status, 200) << completion->body;
+  for (const auto& choice : Json::parse(completion->body)["choices"]) EXPECT_EQ(choice["text"], plain["text"]);
+  const auto metrics = client.Get("/metrics");
+  ASSERT_EQ(metrics->status, 200);
+  EXPECT_NE(metrics->body.find("elephant_kv_cache_blocks_total 128\n"), std::string::npos) << metrics->body;
+}
+
 // With expert offload the output is unchanged and /metrics reports the cache.
 TEST(ServerCli, ExpertCacheCountersInMetrics) {
   ServeProcess serve({"serve", "-m", fixture(), "--port", "0", "--quiet", "--threads", "1", "--expert-cache", "25%",
