@@ -5,20 +5,27 @@
 
 namespace elephant::kernels::ref {
 
-void attention_scores(const float* q, const float* k, int64_t stride, int64_t n, int64_t dim, float scale,
-                      float* scores) {
-  for (int64_t t = 0; t < n; ++t) {
-    const float* key = k + t * stride;
-    float dot = 0.0f;
-    for (int64_t i = 0; i < dim; ++i) dot += q[i] * key[i];
-    scores[t] = dot * scale;
+void attention_scores(const float* q, int64_t n_queries, const float* k, int64_t stride, int64_t n, int64_t dim,
+                      float scale, float* scores, int64_t score_stride) {
+  for (int64_t j = 0; j < n_queries; ++j) {
+    const float* query = q + j * dim;
+    for (int64_t t = 0; t < n; ++t) {
+      const float* key = k + t * stride;
+      float dot = 0.0f;
+      for (int64_t i = 0; i < dim; ++i) dot += query[i] * key[i];
+      scores[j * score_stride + t] = dot * scale;
+    }
   }
 }
 
-void attention_values(const float* p, const float* v, int64_t stride, int64_t n, int64_t dim, float* out) {
-  for (int64_t t = 0; t < n; ++t) {
-    const float* value = v + t * stride;
-    for (int64_t i = 0; i < dim; ++i) out[i] += p[t] * value[i];
+void attention_values(const float* p, int64_t p_stride, int64_t n_queries, const float* v, int64_t stride, int64_t n,
+                      int64_t dim, float* out) {
+  for (int64_t j = 0; j < n_queries; ++j) {
+    for (int64_t t = 0; t < n; ++t) {
+      const float weight = p[j * p_stride + t];
+      const float* value = v + t * stride;
+      for (int64_t i = 0; i < dim; ++i) out[j * dim + i] += weight * value[i];
+    }
   }
 }
 

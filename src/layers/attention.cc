@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 #include <utility>
 
 #include "core/parallel.h"
@@ -56,23 +57,25 @@ void Attention::forward(const float* x, const RowBatch& rows, KvCache& cache, fl
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int32_t block_size = cache.block_size();
   // Waking a second thread costs more than a few short heads (decode steps of short sequences), so
-  // heads are split across threads only when each share holds enough multiply-adds.
+  // KV heads are split across threads only when each share holds enough multiply-adds. A KV head's
+  // query heads go together: its cached rows are read once for all of them.
   int64_t multiply_adds = 0;
   for (int64_t r = 0; r < n; ++r) multiply_adds += 2 * (int64_t{rows.positions[static_cast<size_t>(r)]} + 1) * q_dim;
   constexpr int64_t kMinMultiplyAddsPerThread = int64_t{1} << 17;
-  const int64_t items = n * config_.n_heads;
-  const int64_t min_items = std::max<int64_t>(4, kMinMultiplyAddsPerThread * items / std::max<int64_t>(1, multiply_adds));
+  const int64_t items = n * config_.n_kv_heads;
+  const int64_t min_items = std::max<int64_t>(1, kMinMultiplyAddsPerThread * items / std::max<int64_t>(1, multiply_adds));
   parallel_for(items, min_items, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores;
+    std::vector<float> scores;  // [group, length]
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t r = item / config_.n_heads;
-      const int64_t h = item % config_.n_heads;
+      const int64_t r = item / config_.n_kv_heads;
+      const int64_t kv_head = item % config_.n_kv_heads;
       const int32_t position = rows.positions[static_cast<size_t>(r)];
       const int32_t first = sliding_window_ > 0 ? std::max(0, position - sliding_window_ + 1) : 0;
       const int32_t slot = rows.slots[static_cast<size_t>(r)];
-      const int64_t kv_offset = (h / group) * hd;
-      const float* query = q.data() + (r * config_.n_heads + h) * hd;
-      scores.resize(static_cast<size_t>(position - first + 1));
+      const int64_t kv_offset = kv_head * hd;
+      const int64_t length = position - first + 1;
+      const float* queries = q.data() + (r * config_.n_heads + kv_head * group) * hd;
+      scores.resize(static_cast<size_t>(group * length));
       // Positions in one KV block are consecutive rows kv_dim floats apart: one kernel call per run.
       const auto for_each_run = [&](auto&& body) {
         for (int32_t t = first; t <= position;) {
@@ -82,21 +85,24 @@ void Attention::forward(const float* x, const RowBatch& rows, KvCache& cache, fl
         }
       };
       for_each_run([&](int32_t t, int32_t run) {
-        ops::attention_scores(query, std::as_const(cache).key(slot, layer_, t) + kv_offset, kv_dim, run, hd, scale,
-                              scores.data() + (t - first));
+        ops::attention_scores(queries, group, std::as_const(cache).key(slot, layer_, t) + kv_offset, kv_dim, run, hd,
+                              scale, scores.data() + (t - first), length);
       });
-      const float max_score = *std::max_element(scores.begin(), scores.end());
-      float total = 0.0f;
-      for (float& s : scores) {
-        s = std::exp(s - max_score);
-        total += s;
+      for (int64_t j = 0; j < group; ++j) {
+        const auto head_scores = std::span(scores).subspan(static_cast<size_t>(j * length), static_cast<size_t>(length));
+        const float max_score = *std::max_element(head_scores.begin(), head_scores.end());
+        float total = 0.0f;
+        for (float& s : head_scores) {
+          s = std::exp(s - max_score);
+          total += s;
+        }
+        for (float& s : head_scores) s /= total;
       }
-      for (float& s : scores) s /= total;
-      float* dst = context.data() + (r * config_.n_heads + h) * hd;
-      std::fill_n(dst, hd, 0.0f);
+      float* dst = context.data() + (r * config_.n_heads + kv_head * group) * hd;
+      std::fill_n(dst, group * hd, 0.0f);
       for_each_run([&](int32_t t, int32_t run) {
-        ops::attention_values(scores.data() + (t - first), std::as_const(cache).value(slot, layer_, t) + kv_offset,
-                              kv_dim, run, hd, dst);
+        ops::attention_values(scores.data() + (t - first), length, group,
+                              std::as_const(cache).value(slot, layer_, t) + kv_offset, kv_dim, run, hd, dst);
       });
     }
   });

@@ -1,6 +1,7 @@
 // Every attention kernel against the reference kernel on random shapes (head sizes and runs that
-// are not multiples of any vector width, rows padded apart as in the KV cache), and the contract
-// that a score or an output does not depend on how a sequence's positions are split into runs.
+// are not multiples of any vector width, rows padded apart as in the KV cache, 1 to 4 query heads
+// per KV head), and the contract that a score or an output does not depend on how a sequence's
+// positions are split into runs or how many query heads share the call.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -35,9 +36,10 @@ std::vector<float> probabilities(int64_t n, uint64_t seed) {
 }
 
 struct Shape {
-  int64_t n, dim;
+  int64_t n, dim, queries;
 };
-const std::vector<Shape> kShapes = {{1, 1}, {1, 8}, {3, 7}, {8, 64}, {9, 100}, {16, 128}, {17, 129}, {5, 256}};
+const std::vector<Shape> kShapes = {{1, 1, 1},   {1, 8, 2},    {3, 7, 1},   {8, 64, 4},
+                                    {9, 100, 3}, {16, 128, 4}, {17, 129, 2}, {5, 256, 1}};
 
 class AttentionKernelTest : public ::testing::TestWithParam<const kernels::KernelTable*> {};
 
@@ -45,17 +47,19 @@ TEST_P(AttentionKernelTest, ScoresMatchReference) {
   const auto* table = GetParam();
   uint64_t seed = 1;
   for (const Shape& s : kShapes) {
-    const int64_t stride = s.dim + 5;
-    const auto q = normal_values(static_cast<size_t>(s.dim), seed++);
+    const int64_t stride = s.dim + 5, score_stride = s.n + 2;
+    const auto q = normal_values(static_cast<size_t>(s.queries * s.dim), seed++);
     const auto k = normal_values(static_cast<size_t>(s.n * stride), seed++);
     const float scale = 1.0f / std::sqrt(static_cast<float>(s.dim));
-    std::vector<float> expected(static_cast<size_t>(s.n)), actual(static_cast<size_t>(s.n), -1.0f);
-    kernels::ref::attention_scores(q.data(), k.data(), stride, s.n, s.dim, scale, expected.data());
-    table->attention_scores(q.data(), k.data(), stride, s.n, s.dim, scale, actual.data());
-    // N(0,1) terms: a dot product is of size ~sqrt(dim), then scaled.
+    std::vector<float> expected(static_cast<size_t>(s.queries * score_stride), -1.0f), actual = expected;
+    kernels::ref::attention_scores(q.data(), s.queries, k.data(), stride, s.n, s.dim, scale, expected.data(),
+                                   score_stride);
+    table->attention_scores(q.data(), s.queries, k.data(), stride, s.n, s.dim, scale, actual.data(), score_stride);
+    // N(0,1) terms: a dot product is of size ~sqrt(dim), then scaled. Padding stays untouched (-1).
     const double magnitude = std::sqrt(static_cast<double>(s.dim)) * scale;
     const double tolerance = testing::reduction_tolerance(testing::kEpsF32, s.dim, 1, magnitude, 8.0);
-    testing::expect_close(expected, actual, tolerance, fmt::format("{} scores n={} dim={}", table->name, s.n, s.dim));
+    testing::expect_close(expected, actual, tolerance,
+                          fmt::format("{} scores n={} dim={} queries={}", table->name, s.n, s.dim, s.queries));
   }
 }
 
@@ -63,35 +67,48 @@ TEST_P(AttentionKernelTest, ValuesMatchReference) {
   const auto* table = GetParam();
   uint64_t seed = 100;
   for (const Shape& s : kShapes) {
-    const int64_t stride = s.dim + 3;
-    const auto p = probabilities(s.n, seed++);
+    const int64_t stride = s.dim + 3, p_stride = s.n + 1;
+    std::vector<float> p(static_cast<size_t>(s.queries * p_stride), 0.0f);
+    for (int64_t j = 0; j < s.queries; ++j) {
+      const auto row = probabilities(s.n, seed++);
+      std::copy(row.begin(), row.end(), p.begin() + j * p_stride);
+    }
     const auto v = normal_values(static_cast<size_t>(s.n * stride), seed++);
-    const auto start = normal_values(static_cast<size_t>(s.dim), seed++);
+    const auto start = normal_values(static_cast<size_t>(s.queries * s.dim), seed++);
     std::vector<float> expected = start, actual = start;
-    kernels::ref::attention_values(p.data(), v.data(), stride, s.n, s.dim, expected.data());
-    table->attention_values(p.data(), v.data(), stride, s.n, s.dim, actual.data());
+    kernels::ref::attention_values(p.data(), p_stride, s.queries, v.data(), stride, s.n, s.dim, expected.data());
+    table->attention_values(p.data(), p_stride, s.queries, v.data(), stride, s.n, s.dim, actual.data());
     // A convex combination of N(0,1) values added to an N(0,1) start: terms and result of size ~1.
     const double tolerance = testing::reduction_tolerance(testing::kEpsF32, s.n + 1, 1, 4.0, 8.0);
-    testing::expect_close(expected, actual, tolerance, fmt::format("{} values n={} dim={}", table->name, s.n, s.dim));
+    testing::expect_close(expected, actual, tolerance,
+                          fmt::format("{} values n={} dim={} queries={}", table->name, s.n, s.dim, s.queries));
   }
 }
 
-TEST_P(AttentionKernelTest, RunsSplitAnywhereGiveTheSameBits) {
+TEST_P(AttentionKernelTest, RunsAndQueryGroupsDoNotChangeBits) {
   const auto* table = GetParam();
-  constexpr int64_t kN = 37, kDim = 100, kStride = 128;
-  const auto q = normal_values(kDim, 7);
+  constexpr int64_t kN = 37, kDim = 100, kStride = 128, kQueries = 3;
+  const auto q = normal_values(kQueries * kDim, 7);
   const auto k = normal_values(kN * kStride, 8);
-  const auto p = probabilities(kN, 9);
-  std::vector<float> whole_scores(kN);
-  table->attention_scores(q.data(), k.data(), kStride, kN, kDim, 0.1f, whole_scores.data());
-  std::vector<float> whole_out(kDim, 0.0f);
-  table->attention_values(p.data(), k.data(), kStride, kN, kDim, whole_out.data());
+  std::vector<float> p(kQueries * kN);
+  for (int64_t j = 0; j < kQueries; ++j) {
+    const auto row = probabilities(kN, 9 + static_cast<uint64_t>(j));
+    std::copy(row.begin(), row.end(), p.begin() + j * kN);
+  }
+  std::vector<float> whole_scores(kQueries * kN), whole_out(kQueries * kDim, 0.0f);
+  table->attention_scores(q.data(), kQueries, k.data(), kStride, kN, kDim, 0.1f, whole_scores.data(), kN);
+  table->attention_values(p.data(), kN, kQueries, k.data(), kStride, kN, kDim, whole_out.data());
   for (int64_t split : {1, 5, 8, 16, 29}) {
-    std::vector<float> scores(kN), out(kDim, 0.0f);
+    std::vector<float> scores(kQueries * kN), out(kQueries * kDim, 0.0f);
     for (int64_t begin = 0; begin < kN; begin += split) {
       const int64_t n = std::min(split, kN - begin);
-      table->attention_scores(q.data(), k.data() + begin * kStride, kStride, n, kDim, 0.1f, scores.data() + begin);
-      table->attention_values(p.data() + begin, k.data() + begin * kStride, kStride, n, kDim, out.data());
+      // Runs split anywhere, and each query on its own.
+      for (int64_t j = 0; j < kQueries; ++j) {
+        table->attention_scores(q.data() + j * kDim, 1, k.data() + begin * kStride, kStride, n, kDim, 0.1f,
+                                scores.data() + j * kN + begin, kN);
+        table->attention_values(p.data() + j * kN + begin, kN, 1, k.data() + begin * kStride, kStride, n, kDim,
+                                out.data() + j * kDim);
+      }
     }
     EXPECT_EQ(scores, whole_scores) << table->name << " runs of " << split;
     EXPECT_EQ(out, whole_out) << table->name << " runs of " << split;

@@ -2,7 +2,9 @@
 // accumulator, then the fixed horizontal sum and the scalar tail); eight keys run side by side so
 // eight independent chains hide the FMA latency, and a key's arithmetic is the same whether it is
 // one of eight or on its own. Values accumulate into up to eight 8-float slices of the output at a
-// time, one broadcast weight per position, positions in increasing order.
+// time, one broadcast weight per position, positions in increasing order. Every query of the group
+// takes a chunk of keys (or a slice of the values) in turn while the chunk is in L1, so the cache
+// rows come from memory once per group instead of once per query head.
 #include <immintrin.h>
 
 #include <cmath>
@@ -42,23 +44,38 @@ void accumulate_slices(const float* p, const float* v, int64_t stride, int64_t n
 
 }  // namespace
 
-void attention_scores(const float* q, const float* k, int64_t stride, int64_t n, int64_t dim, float scale,
-                      float* scores) {
+void attention_scores(const float* q, int64_t n_queries, const float* k, int64_t stride, int64_t n, int64_t dim,
+                      float scale, float* scores, int64_t score_stride) {
   constexpr int kKeys = 8;
   int64_t t = 0;
-  for (; t + kKeys <= n; t += kKeys) scores_of_keys<kKeys>(q, k + t * stride, stride, dim, scale, scores + t);
-  for (; t < n; ++t) scores_of_keys<1>(q, k + t * stride, stride, dim, scale, scores + t);
+  for (; t + kKeys <= n; t += kKeys) {
+    for (int64_t j = 0; j < n_queries; ++j) {
+      scores_of_keys<kKeys>(q + j * dim, k + t * stride, stride, dim, scale, scores + j * score_stride + t);
+    }
+  }
+  for (; t < n; ++t) {
+    for (int64_t j = 0; j < n_queries; ++j) {
+      scores_of_keys<1>(q + j * dim, k + t * stride, stride, dim, scale, scores + j * score_stride + t);
+    }
+  }
 }
 
-void attention_values(const float* p, const float* v, int64_t stride, int64_t n, int64_t dim, float* out) {
+void attention_values(const float* p, int64_t p_stride, int64_t n_queries, const float* v, int64_t stride, int64_t n,
+                      int64_t dim, float* out) {
   constexpr int kSlices = 8;
   int64_t i = 0;
-  for (; i + 8 * kSlices <= dim; i += 8 * kSlices) accumulate_slices<kSlices>(p, v + i, stride, n, out + i);
-  for (; i + 8 <= dim; i += 8) accumulate_slices<1>(p, v + i, stride, n, out + i);
+  for (; i + 8 * kSlices <= dim; i += 8 * kSlices) {
+    for (int64_t j = 0; j < n_queries; ++j) accumulate_slices<kSlices>(p + j * p_stride, v + i, stride, n, out + j * dim + i);
+  }
+  for (; i + 8 <= dim; i += 8) {
+    for (int64_t j = 0; j < n_queries; ++j) accumulate_slices<1>(p + j * p_stride, v + i, stride, n, out + j * dim + i);
+  }
   for (; i < dim; ++i) {
-    float sum = out[i];
-    for (int64_t t = 0; t < n; ++t) sum = std::fma(p[t], v[t * stride + i], sum);
-    out[i] = sum;
+    for (int64_t j = 0; j < n_queries; ++j) {
+      float sum = out[j * dim + i];
+      for (int64_t t = 0; t < n; ++t) sum = std::fma(p[j * p_stride + t], v[t * stride + i], sum);
+      out[j * dim + i] = sum;
+    }
   }
 }
 
