@@ -24,6 +24,7 @@
 
 #include "core/memory_bandwidth.h"
 #include "core/parallel.h"
+#include "core/statistics.h"
 #include "kernels/quantize.h"
 #include "ops/ops.h"
 
@@ -78,11 +79,6 @@ Weights replicate(std::string name, kernels::WeightFormat format, const void* da
     if (scale_bytes) std::memcpy(w.scales.data() + static_cast<size_t>(c) * scale_bytes, scales, scale_bytes);
   }
   return w;
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
 }
 
 double seconds_of(const std::function<void()>& fn) {

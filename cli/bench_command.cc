@@ -22,6 +22,7 @@
 #include "core/error.h"
 #include "core/memory_bandwidth.h"
 #include "core/parallel.h"
+#include "core/statistics.h"
 #include "engine/engine.h"
 #include "format/checkpoint.h"
 #include "models/random_shapes.h"
@@ -99,11 +100,6 @@ ModelBytes model_bytes(const models::Model& model) {
   bytes.dense = static_cast<double>(counts.weight_bytes - counts.expert_bytes - embedding);
   if (n_moe > 0) bytes.per_expert = static_cast<double>(counts.expert_bytes) / static_cast<double>(n_moe * c.moe.n_experts);
   return bytes;
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
 }
 
 std::vector<int32_t> random_tokens(int n, int vocab, uint64_t seed) {

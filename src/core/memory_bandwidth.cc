@@ -10,6 +10,8 @@
 #include <new>
 #include <vector>
 
+#include "core/statistics.h"
+
 namespace elephant {
 namespace {
 
@@ -88,8 +90,7 @@ double ReadBandwidthMeter::measure_gb_per_s(int passes) const {
       sink = sink + total;
       if (pass > 0) seconds.push_back(elapsed);  // pass 0 warms up
     }
-    std::sort(seconds.begin(), seconds.end());
-    best = std::max(best, static_cast<double>(n_words * sizeof(uint64_t)) / seconds[seconds.size() / 2] / 1e9);
+    best = std::max(best, static_cast<double>(n_words * sizeof(uint64_t)) / median(seconds) / 1e9);
   }
   return best;
 }
