@@ -137,7 +137,9 @@ TEST(ServerCli, KvBudgetBoundsThePool) {
   const Json body = {{"prompt", plain["prompt"]}, {"max_tokens", 12}, {"temperature", 0}, {"n", 2}};
   auto completion = client.Post("/v1/completions", body.dump(), "application/json");
   ASSERT_EQ(completion->status, 200) << completion->body;
-  for (const auto& choice : Json::parse(completion->body)["choices"]) EXPECT_EQ(choice["text"], plain["text"]);
+  const Json response = Json::parse(completion->body);
+  ASSERT_EQ(response["choices"].size(), 2u) << completion->body;
+  for (const auto& choice : response["choices"]) EXPECT_EQ(choice["text"], plain["text"]);
   const auto metrics = client.Get("/metrics");
   ASSERT_EQ(metrics->status, 200);
   EXPECT_NE(metrics->body.find("elephant_kv_cache_blocks_total 128\n"), std::string::npos) << metrics->body;
