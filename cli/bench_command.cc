@@ -352,6 +352,7 @@ void run(const BenchFlags& flags) {
     std::fprintf(stderr, "creating random %s weights for %s...\n", flags.random_dtype.c_str(), flags.random_shape.c_str());
     models::ModelOptions options;
     options.context_length = bench_context(flags);
+    options.kv_dtype = parse_kv_dtype(flags.model.kv_dtype);
     model = models::Model::from_checkpoint(
         format::Checkpoint::random(models::random_model_config(flags.random_shape), *dtype, 1), options);
     model_name = fmt::format("random {} ({})", flags.random_shape, flags.random_dtype);
@@ -364,6 +365,7 @@ void run(const BenchFlags& flags) {
 
   std::vector<Measurement> results;
   if (flags.device == "cuda") {
+    if (model->kv_cache_dtype() != DType::kF32) fail("--kv-dtype {}: the CUDA backend keeps K and V in fp32", flags.model.kv_dtype);
     const std::string device = run_on_cuda(*model, bytes, flags, results);
     nlohmann::json report = {{"model", model_name}, {"device", device}};
     add_results(flags, model_name, device, bytes, results, report);

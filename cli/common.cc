@@ -35,6 +35,9 @@ CLI::Option* add_model_flags(CLI::App* command, ModelFlags& flags, bool model_re
                       "override the number of routed experts per token (1..E)");
   command->add_option("--context", flags.context, "KV-cache length per sequence (default: max_position_embeddings)")
       ->check(CLI::PositiveNumber);
+  command->add_option("--kv-dtype", flags.kv_dtype,
+                      "KV-cache elements: f32 (default) or bf16 (half the memory and long-context traffic; K and V "
+                      "rounded to bf16)");
   command->add_option("--expert-cache", flags.expert_cache,
                       "offload experts: read them from the checkpoint into a RAM cache of this size (2GiB, 25%)");
   command->add_option("--expert-policy", flags.expert_policy, "expert cache eviction: ondemand (FIFO), lru (default), lfu");
@@ -80,11 +83,18 @@ chat::Json load_chat_config(const std::string& model_dir, const char* flag) {
   return tokenizer_config;
 }
 
+DType parse_kv_dtype(const std::string& name) {
+  if (name == "f32") return DType::kF32;
+  if (name == "bf16") return DType::kBF16;
+  fail("--kv-dtype '{}': expected f32 or bf16", name);
+}
+
 std::unique_ptr<models::Model> load_model(const ModelFlags& flags) {
   if (flags.threads > 0) set_thread_count(flags.threads);
   ops::select_kernels(flags.kernels);
   models::ModelOptions options;
   options.context_length = flags.context;
+  options.kv_dtype = parse_kv_dtype(flags.kv_dtype);
   options.experts_per_token = flags.experts_per_token;
   if (!flags.pregate && (flags.pregate_lookahead != 1 || flags.no_pregate_next_token)) {
     fail("--pregate-lookahead and --no-pregate-next-token only change --pregate, which is not given");

@@ -21,6 +21,7 @@ struct ModelFlags {
   std::string kernels = "auto";
   std::optional<int> experts_per_token;
   int context = 0;
+  std::string kv_dtype = "f32";
   std::string expert_cache;           // empty: all experts resident
   std::string expert_policy = "lru";
   bool pregate = false;
@@ -40,6 +41,8 @@ void add_generation_flags(CLI::App* command, engine::GenerateOptions& options);
 // tokenizer_config.json of a model directory with its chat template (from the config, or from
 // chat_template.jinja beside it as transformers 5 saves it); `flag` names the option that needs it.
 chat::Json load_chat_config(const std::string& model_dir, const char* flag);
+// --kv-dtype: "f32" or "bf16"; anything else is an Error naming the choices.
+DType parse_kv_dtype(const std::string& name);
 // Applies thread/kernel choices and loads the model; throws Error on bad input.
 std::unique_ptr<models::Model> load_model(const ModelFlags& flags);
 // True when DIR/config.json declares an encoder-decoder family (`elephant translate` models); an

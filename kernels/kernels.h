@@ -50,17 +50,18 @@ using MatmulFn = void (*)(const float* x, int64_t n_rows, const WeightMatrix& w,
                           int64_t row_begin, int64_t row_end);
 
 // Attention of n_queries query heads that share one KV head (grouped-query attention) over a run
-// of cached positions whose rows lie `stride` floats apart (the positions of one KV-cache block).
+// of cached positions whose rows lie `stride` elements apart (the positions of one KV-cache block),
+// stored as kv_dtype (F32, or BF16 widened exactly in registers).
 // For j in [0, n_queries), t in [0, n) and i in [0, dim):
 //   AttentionScoresFn: scores[j·score_stride + t] = scale · Σ_i q[j·dim + i] · k[t·stride + i]
 //   AttentionValuesFn: out[j·dim + i] += Σ_t p[j·p_stride + t] · v[t·stride + i], t increasing
 // Taking the group's queries together reads each cached row once for all of them. Each score and
 // each out element is computed the same way whatever n and n_queries are, so a sequence's
 // attention does not depend on how its positions fall into blocks.
-using AttentionScoresFn = void (*)(const float* q, int64_t n_queries, const float* k, int64_t stride, int64_t n,
-                                   int64_t dim, float scale, float* scores, int64_t score_stride);
-using AttentionValuesFn = void (*)(const float* p, int64_t p_stride, int64_t n_queries, const float* v, int64_t stride,
-                                   int64_t n, int64_t dim, float* out);
+using AttentionScoresFn = void (*)(const float* q, int64_t n_queries, const void* k, DType kv_dtype, int64_t stride,
+                                   int64_t n, int64_t dim, float scale, float* scores, int64_t score_stride);
+using AttentionValuesFn = void (*)(const float* p, int64_t p_stride, int64_t n_queries, const void* v, DType kv_dtype,
+                                   int64_t stride, int64_t n, int64_t dim, float* out);
 
 enum class Isa : uint8_t { kReference, kAvx2, kAvx512, kCount };
 

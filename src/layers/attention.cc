@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <span>
-#include <utility>
 
 #include "core/parallel.h"
 
@@ -48,14 +48,19 @@ void Attention::forward(const float* x, const RowBatch& rows, KvCache& cache, fl
   ops::rope(q.data(), n, config_.n_heads, hd, rows.positions, config_.rope_theta);
   ops::rope(k.data(), n, config_.n_kv_heads, hd, rows.positions, config_.rope_theta);
   for (int64_t r = 0; r < n; ++r) {
-    std::copy_n(k.data() + r * kv_dim, kv_dim, cache.key(rows.slots[r], layer_, rows.positions[r]));
-    std::copy_n(v.data() + r * kv_dim, kv_dim, cache.value(rows.slots[r], layer_, rows.positions[r]));
+    cache.store(rows.slots[r], layer_, rows.positions[r], k.data() + r * kv_dim, v.data() + r * kv_dim);
   }
 
   std::vector<float> context(static_cast<size_t>(n * q_dim));  // [n, n_heads, hd]
   const int64_t group = config_.n_heads / config_.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int32_t block_size = cache.block_size();
+  const DType kv_dtype = cache.dtype();
+  const auto element_bytes = static_cast<int64_t>(dtype_size_bytes(kv_dtype));
+  // The KV head's columns of a cached row.
+  const auto cached_row = [element_bytes](const void* row, int64_t offset) {
+    return static_cast<const std::byte*>(row) + offset * element_bytes;
+  };
   // Waking a second thread costs more than a few short heads (decode steps of short sequences), so
   // KV heads are split across threads only when each share holds enough multiply-adds. A KV head's
   // query heads go together: its cached rows are read once for all of them.
@@ -85,8 +90,8 @@ void Attention::forward(const float* x, const RowBatch& rows, KvCache& cache, fl
         }
       };
       for_each_run([&](int32_t t, int32_t run) {
-        ops::attention_scores(queries, group, std::as_const(cache).key(slot, layer_, t) + kv_offset, kv_dim, run, hd,
-                              scale, scores.data() + (t - first), length);
+        ops::attention_scores(queries, group, cached_row(cache.key(slot, layer_, t), kv_offset), kv_dtype, kv_dim, run,
+                              hd, scale, scores.data() + (t - first), length);
       });
       for (int64_t j = 0; j < group; ++j) {
         const auto head_scores = std::span(scores).subspan(static_cast<size_t>(j * length), static_cast<size_t>(length));
@@ -101,8 +106,8 @@ void Attention::forward(const float* x, const RowBatch& rows, KvCache& cache, fl
       float* dst = context.data() + (r * config_.n_heads + kv_head * group) * hd;
       std::fill_n(dst, group * hd, 0.0f);
       for_each_run([&](int32_t t, int32_t run) {
-        ops::attention_values(scores.data() + (t - first), length, group,
-                              std::as_const(cache).value(slot, layer_, t) + kv_offset, kv_dim, run, hd, dst);
+        ops::attention_values(scores.data() + (t - first), length, group, cached_row(cache.value(slot, layer_, t), kv_offset),
+                              kv_dtype, kv_dim, run, hd, dst);
       });
     }
   });

@@ -51,7 +51,7 @@ void attend_row(const float* query, const float* keys, const float* values, int6
     float* dst = context + h * head_dim;
     std::fill_n(dst, head_dim, 0.0f);
     if (n_keys == 0) continue;
-    ops::attention_scores(q, 1, keys + h * head_dim, inner, n_keys, head_dim, scale, scores.data(), n_keys);
+    ops::attention_scores(q, 1, keys + h * head_dim, DType::kF32, inner, n_keys, head_dim, scale, scores.data(), n_keys);
     if (!bias.empty()) {
       for (int64_t t = 0; t < n_keys; ++t) scores[static_cast<size_t>(t)] += bias.at(h, t - query_position);
     }
@@ -62,7 +62,7 @@ void attend_row(const float* query, const float* keys, const float* values, int6
       total += scores[static_cast<size_t>(t)];
     }
     for (int64_t t = 0; t < n_keys; ++t) scores[static_cast<size_t>(t)] /= total;
-    ops::attention_values(scores.data(), n_keys, 1, values + h * head_dim, inner, n_keys, head_dim, dst);
+    ops::attention_values(scores.data(), n_keys, 1, values + h * head_dim, DType::kF32, inner, n_keys, head_dim, dst);
   }
 }
 

@@ -34,6 +34,9 @@ std::unique_ptr<Model> Model::from_checkpoint(std::unique_ptr<format::Checkpoint
   model->config_ = config::parse_model_config(model->checkpoint_->config(), model->checkpoint_->config_path());
   if (options.experts_per_token) config::set_experts_per_token(model->config_, *options.experts_per_token);
   if (options.context_length < 0) fail("--context {}: expected a positive number of tokens", options.context_length);
+  if (options.kv_dtype != DType::kF32 && options.kv_dtype != DType::kBF16) {
+    fail("--kv-dtype {}: the KV cache holds F32 or BF16", dtype_name(options.kv_dtype));
+  }
   model->load_weights();
   model->checkpoint_->warn_unused_tensors(model->config_.model_type);
   return model;
@@ -137,21 +140,23 @@ int64_t Model::context_length() const {
 layers::KvCache Model::make_kv_cache(int n_sequences) const {
   const int64_t blocks_per_sequence = (context_length() + options_.kv_block_size - 1) / options_.kv_block_size;
   return layers::KvCache(config_.n_layers, int64_t{config_.n_kv_heads} * config_.head_dim, options_.kv_block_size,
-                         static_cast<int>(blocks_per_sequence * n_sequences), context_length());
+                         static_cast<int>(blocks_per_sequence * n_sequences), context_length(), options_.kv_dtype);
 }
 
 int64_t Model::kv_sequence_bytes() const {
   const int64_t blocks = (context_length() + options_.kv_block_size - 1) / options_.kv_block_size;
   return blocks * layers::KvCache::block_bytes(config_.n_layers, int64_t{config_.n_kv_heads} * config_.head_dim,
-                                               options_.kv_block_size);
+                                               options_.kv_block_size, options_.kv_dtype);
 }
 
 layers::KvCache Model::make_kv_cache_for_budget(int64_t budget_bytes) const {
   const int64_t kv_dim = int64_t{config_.n_kv_heads} * config_.head_dim;
-  const int64_t block_bytes = layers::KvCache::block_bytes(config_.n_layers, kv_dim, options_.kv_block_size);
+  const int64_t block_bytes =
+      layers::KvCache::block_bytes(config_.n_layers, kv_dim, options_.kv_block_size, options_.kv_dtype);
   const int64_t minimum = (context_length() + options_.kv_block_size - 1) / options_.kv_block_size;
   const int64_t n_blocks = std::max(minimum, budget_bytes / block_bytes);
-  return layers::KvCache(config_.n_layers, kv_dim, options_.kv_block_size, static_cast<int>(n_blocks), context_length());
+  return layers::KvCache(config_.n_layers, kv_dim, options_.kv_block_size, static_cast<int>(n_blocks), context_length(),
+                         options_.kv_dtype);
 }
 
 std::vector<float> Model::forward(const layers::RowBatch& rows, layers::KvCache& cache,

@@ -38,6 +38,7 @@ struct ModelOptions {
   bool pregate_next_token = true;
   int context_length = 0;     // longest sequence; 0: max_position_embeddings
   int kv_block_size = 16;     // positions per KV-cache block
+  DType kv_dtype = DType::kF32;  // KV-cache elements: F32, or BF16 for half the memory and traffic
 };
 
 class Model {
@@ -57,6 +58,7 @@ class Model {
   layers::KvCache make_kv_cache(int n_sequences = 1) const;
   // A KV cache of as many blocks as fit in budget_bytes (at least one full-context sequence).
   layers::KvCache make_kv_cache_for_budget(int64_t budget_bytes) const;
+  DType kv_cache_dtype() const { return options_.kv_dtype; }
   // Bytes of the KV blocks one full-context sequence holds.
   int64_t kv_sequence_bytes() const;
   int64_t context_length() const;

@@ -164,14 +164,14 @@ void silu_gated_matmul(const float* x, int64_t n_rows, const WeightMatrix& gate,
   });
 }
 
-void attention_scores(const float* q, int64_t n_queries, const float* k, int64_t stride, int64_t n, int64_t dim,
-                      float scale, float* scores, int64_t score_stride) {
-  active_kernels().attention_scores(q, n_queries, k, stride, n, dim, scale, scores, score_stride);
+void attention_scores(const float* q, int64_t n_queries, const void* k, DType kv_dtype, int64_t stride, int64_t n,
+                      int64_t dim, float scale, float* scores, int64_t score_stride) {
+  active_kernels().attention_scores(q, n_queries, k, kv_dtype, stride, n, dim, scale, scores, score_stride);
 }
 
-void attention_values(const float* p, int64_t p_stride, int64_t n_queries, const float* v, int64_t stride, int64_t n,
-                      int64_t dim, float* out) {
-  active_kernels().attention_values(p, p_stride, n_queries, v, stride, n, dim, out);
+void attention_values(const float* p, int64_t p_stride, int64_t n_queries, const void* v, DType kv_dtype,
+                      int64_t stride, int64_t n, int64_t dim, float* out) {
+  active_kernels().attention_values(p, p_stride, n_queries, v, kv_dtype, stride, n, dim, out);
 }
 
 void softmax(float* x, int64_t n_rows, int64_t width) {

@@ -50,14 +50,14 @@ void layer_norm(const float* x, int64_t n_rows, int64_t dim, std::span<const flo
 void rope(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, std::span<const int32_t> positions,
           float theta);
 
-// Grouped-query attention over a run of n cached positions `stride` floats apart (kernels.h
-// AttentionScoresFn): scores[j·score_stride + t] = scale · q_j · k_t for the n_queries query heads
+// Grouped-query attention over a run of n cached positions `stride` elements apart, stored as
+// kv_dtype (kernels.h AttentionScoresFn): scores[j·score_stride + t] = scale · q_j · k_t for the n_queries query heads
 // (q: [n_queries, dim]) that share the KV head. Single-threaded: callers split heads across threads.
-void attention_scores(const float* q, int64_t n_queries, const float* k, int64_t stride, int64_t n, int64_t dim,
-                      float scale, float* scores, int64_t score_stride);
+void attention_scores(const float* q, int64_t n_queries, const void* k, DType kv_dtype, int64_t stride, int64_t n,
+                      int64_t dim, float scale, float* scores, int64_t score_stride);
 // out[j·dim + i] += Σ_t p[j·p_stride + t] · v_t[i] (kernels.h AttentionValuesFn). Single-threaded.
-void attention_values(const float* p, int64_t p_stride, int64_t n_queries, const float* v, int64_t stride, int64_t n,
-                      int64_t dim, float* out);
+void attention_values(const float* p, int64_t p_stride, int64_t n_queries, const void* v, DType kv_dtype,
+                      int64_t stride, int64_t n, int64_t dim, float* out);
 
 // Softmax over each row of [n_rows, width], in place.
 void softmax(float* x, int64_t n_rows, int64_t width);

@@ -314,6 +314,14 @@ TEST(CommandLine, UnknownKernelSet) {
   EXPECT_THAT(result.err, AllOf(StartsWith("error: "), HasSubstr("cuda")));
 }
 
+TEST(CommandLine, KvDtypeIsValidatedAndBf16Generates) {
+  const auto bad = run_cli({"generate", "-m", mixtral(), "--prompt-ids", "1,2", "--kv-dtype", "f16"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.err, AllOf(StartsWith("error: "), HasSubstr("--kv-dtype 'f16'"), HasSubstr("f32 or bf16")));
+  const auto bf16 = run_cli({"generate", "-m", mixtral(), "--prompt-ids", "1,2", "-n", "4", "--kv-dtype", "bf16"});
+  EXPECT_EQ(bf16.exit_code, 0) << bf16.err;
+}
+
 // The number that follows `label` (and spaces) in `inspect` output; -1 when there is none.
 int64_t count_after(const std::string& text, const std::string& label) {
   const size_t at = text.find(label);

@@ -93,6 +93,23 @@ TEST_P(ModelParityTest, Bf16WeightsMatchTransformers) {
   EXPECT_EQ(greedy(*model, prompt, static_cast<int>(expected_greedy.size())), expected_greedy);
 }
 
+TEST_P(ModelParityTest, Bf16KvCacheStaysCloseToTransformersFp32) {
+  const auto& family = GetParam().family;
+  models::ModelOptions options;
+  options.kv_dtype = DType::kBF16;
+  auto model = models::Model::load(fixture_dir(family), options);
+  const auto prompt = testing::ids(fixture_json(family, "prompt.json")["prompt_ids"]);
+  const auto expected = format::read_npy_f32(fixture_dir(family) / "logits.npy");
+  const auto actual = all_position_logits(*model, prompt);
+  const auto& c = model->config();
+  // Every cached K and V element carries a relative rounding error up to eps_bf16 / 2, and it enters
+  // two reductions per layer (scores, weighted values); the fp32 rounding of the rest comes on top.
+  const double max_logit = testing::max_abs(expected.values);
+  const double tolerance = 0.5 * testing::kEpsBF16 * 2.0 * c.n_layers * max_logit +
+                           testing::decoder_logit_tolerance(c, max_logit);
+  testing::expect_close(expected.values, actual, tolerance, family + " bf16 KV cache vs transformers fp32");
+}
+
 TEST_P(ModelParityTest, PromptsBatchedTogetherGiveTheSameLogitsAsAlone) {
   const auto& family = GetParam().family;
   auto model = models::Model::load(fixture_dir(family));

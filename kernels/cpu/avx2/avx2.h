@@ -19,9 +19,9 @@ void matmul_int4_int8(const float* x, int64_t n_rows, const WeightMatrix& w, flo
                       int64_t row_begin, int64_t row_end);
 
 // Attention over cached positions (attention.cc); the AVX-512 table uses these too.
-void attention_scores(const float* q, int64_t n_queries, const float* k, int64_t stride, int64_t n, int64_t dim,
-                      float scale, float* scores, int64_t score_stride);
-void attention_values(const float* p, int64_t p_stride, int64_t n_queries, const float* v, int64_t stride, int64_t n,
-                      int64_t dim, float* out);
+void attention_scores(const float* q, int64_t n_queries, const void* k, DType kv_dtype, int64_t stride, int64_t n,
+                      int64_t dim, float scale, float* scores, int64_t score_stride);
+void attention_values(const float* p, int64_t p_stride, int64_t n_queries, const void* v, DType kv_dtype,
+                      int64_t stride, int64_t n, int64_t dim, float* out);
 
 }  // namespace elephant::kernels::avx2
