@@ -81,7 +81,7 @@ void Attention::forward(const float* x, const RowBatch& rows, KvCache& cache, fl
       const int64_t length = position - first + 1;
       const float* queries = q.data() + (r * config_.n_heads + kv_head * group) * hd;
       scores.resize(static_cast<size_t>(group * length));
-      // Positions in one KV block are consecutive rows kv_dim floats apart: one kernel call per run.
+      // Positions in one KV block are consecutive rows kv_dim elements apart: one kernel call per run.
       const auto for_each_run = [&](auto&& body) {
         for (int32_t t = first; t <= position;) {
           const int32_t run = std::min(position + 1 - t, block_size - t % block_size);
