@@ -138,9 +138,7 @@ int64_t Model::context_length() const {
 }
 
 layers::KvCache Model::make_kv_cache(int n_sequences) const {
-  const int64_t blocks_per_sequence = (context_length() + options_.kv_block_size - 1) / options_.kv_block_size;
-  return layers::KvCache(config_.n_layers, int64_t{config_.n_kv_heads} * config_.head_dim, options_.kv_block_size,
-                         static_cast<int>(blocks_per_sequence * n_sequences), context_length(), options_.kv_dtype);
+  return make_kv_cache_for_budget(kv_sequence_bytes() * n_sequences);
 }
 
 int64_t Model::kv_sequence_bytes() const {
@@ -153,8 +151,7 @@ layers::KvCache Model::make_kv_cache_for_budget(int64_t budget_bytes) const {
   const int64_t kv_dim = int64_t{config_.n_kv_heads} * config_.head_dim;
   const int64_t block_bytes =
       layers::KvCache::block_bytes(config_.n_layers, kv_dim, options_.kv_block_size, options_.kv_dtype);
-  const int64_t minimum = (context_length() + options_.kv_block_size - 1) / options_.kv_block_size;
-  const int64_t n_blocks = std::max(minimum, budget_bytes / block_bytes);
+  const int64_t n_blocks = std::max(kv_sequence_bytes(), budget_bytes) / block_bytes;
   return layers::KvCache(config_.n_layers, kv_dim, options_.kv_block_size, static_cast<int>(n_blocks), context_length(),
                          options_.kv_dtype);
 }
