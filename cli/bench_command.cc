@@ -50,6 +50,7 @@ struct BenchFlags {
   bool json = false;
   int64_t bandwidth_buffer_mib = 1024;
   std::string device = "cpu";
+  bool cuda_graphs = true;
 };
 
 // Positions per sequence the tests need (--context when given): a max_position_embeddings context
@@ -323,6 +324,7 @@ std::string run_on_cuda(models::Model& model, const ModelBytes& bytes, const Ben
   options.max_sequences = widest_batch;
   options.max_batch_rows = std::max({flags.prompt_tokens, widest_batch * flags.batch_prompt_tokens, 1});
   options.context_length = bench_context(flags);
+  options.decode_graphs = flags.cuda_graphs;
   std::fprintf(stderr, "uploading the model to the GPU...\n");
   cuda::DeviceModel gpu(model, options);
   const int vocab = model.config().vocab_size;
@@ -342,6 +344,7 @@ std::string run_on_cuda(models::Model& model, const ModelBytes& bytes, const Ben
 }
 
 void run(const BenchFlags& flags) {
+  if (!flags.cuda_graphs && flags.device != "cuda") fail("--no-cuda-graphs applies to --device cuda only");
   std::unique_ptr<models::Model> model;
   std::string model_name = flags.model.model_dir;
   if (!flags.random_shape.empty()) {
@@ -491,6 +494,8 @@ void register_bench(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& h
   command->add_flag("--json", flags.json, "print a JSON report instead of the table");
   command->add_option("--device", flags.device, "cpu (default) or cuda: run the model on the first GPU")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  command->add_flag("!--no-cuda-graphs", flags.cuda_graphs,
+                    "with --device cuda: launch every kernel of a decode step instead of replaying a captured graph");
   handlers.emplace_back(command, [] { run(flags); });
 }
 

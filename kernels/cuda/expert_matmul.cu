@@ -1,8 +1,8 @@
 // Grouped expert matmuls with the dequantization fused into the weight loads (matrix_load.cuh).
 //
 // Decode (gemv): a warp owns one output feature of one expert and streams that weight row (and the
-// up row, for SwiGLU) once, 16 bytes per lane per step, against up to 8 of the expert's slots held
-// in registers; more slots take more passes. Reading each weight once is what makes int4/int8 pay:
+// up row, for SwiGLU) once, one 32-bit word per lane per load with several loads in flight, against
+// up to 8 of the expert's slots; more slots take more passes. Reading each weight once is what makes int4/int8 pay:
 // decode is bound by weight bytes.
 // Prefill (tiled): a block computes 64 slots × 64 outputs, staging 32 columns of activations and
 // dequantized weights in shared memory per step, each thread a 4×4 register tile. Tiles are listed
@@ -20,14 +20,43 @@ namespace {
 
 constexpr int kGemvWarps = 4;
 constexpr int kGemvMaxRows = static_cast<int>(kGemvMaxSlots);
+// Words each lane loads per matrix before using any: the loads in flight that hide DRAM latency.
+constexpr int kGemvWordsPerLane = 8;
 
 __device__ __forceinline__ int64_t source_row(const int32_t* slot_row, int64_t slot) {
   return slot_row != nullptr ? slot_row[slot] : slot;
 }
 
-template <DeviceFormat F, bool kSwiGlu>
+// kN consecutive activations from p; one 8- or 16-byte load per pair or quad when kVector (the
+// launcher checked alignment), else single floats.
+template <int kN, bool kVector>
+__device__ __forceinline__ void load_activations(const float* p, float* values) {
+  if constexpr (kVector && kN % 4 == 0) {
+#pragma unroll
+    for (int q = 0; q < kN / 4; ++q) {
+      const float4 v = __ldg(reinterpret_cast<const float4*>(p) + q);
+      values[4 * q] = v.x;
+      values[4 * q + 1] = v.y;
+      values[4 * q + 2] = v.z;
+      values[4 * q + 3] = v.w;
+    }
+  } else if constexpr (kVector && kN == 2) {
+    const float2 v = __ldg(reinterpret_cast<const float2*>(p));
+    values[0] = v.x;
+    values[1] = v.y;
+  } else {
+#pragma unroll
+    for (int c = 0; c < kN; ++c) values[c] = __ldg(p + c);
+  }
+}
+
+// Lane l reads words l, l + 32, ... of the row, so a warp's loads cover consecutive bytes of the
+// weights and, word by word, consecutive activations: both coalesced. (A 16-byte load per lane
+// would spread one warp's activation reads over 32 cache lines for int4.)
+template <DeviceFormat F, bool kSwiGlu, bool kVectorX>
 __global__ void expert_gemv_kernel(ExpertMatmul m) {
-  constexpr int kCols = FormatTraits<F>::kChunkCols;
+  constexpr int kCols = FormatTraits<F>::kWordCols;
+  constexpr int kWordsPerPass = 32 * kGemvWordsPerLane;
   const int expert = blockIdx.y;
   const int begin = m.offsets[expert];
   const int end = m.offsets[expert + 1];
@@ -37,7 +66,9 @@ __global__ void expert_gemv_kernel(ExpertMatmul m) {
   const MatrixView a = m.a_views[expert];
   MatrixView b = a;
   if constexpr (kSwiGlu) b = m.b_views[expert];
-  const int n_chunks = m.in_features / kCols;
+  const uint32_t* a_words = row_words(a, feature);
+  const uint32_t* b_words = row_words(b, feature);
+  const int n_words = m.in_features / kCols;
   for (int first = begin; first < end; first += kGemvMaxRows) {
     const int n_rows = min(kGemvMaxRows, end - first);
     const float* x_rows[kGemvMaxRows];
@@ -47,28 +78,41 @@ __global__ void expert_gemv_kernel(ExpertMatmul m) {
     }
     float acc_a[kGemvMaxRows] = {};
     float acc_b[kGemvMaxRows] = {};
-    for (int chunk = lane; chunk < n_chunks; chunk += 32) {
-      float wa[kCols];
-      float wb[kCols];
-      load_chunk<F>(a, feature, chunk, wa);
-      if constexpr (kSwiGlu) load_chunk<F>(b, feature, chunk, wb);
+    for (int pass = 0; pass < n_words; pass += kWordsPerPass) {
+      uint32_t bits_a[kGemvWordsPerLane];
+      uint32_t bits_b[kGemvWordsPerLane];
 #pragma unroll
-      for (int i = 0; i < kGemvMaxRows; ++i) {
-        if (i >= n_rows) break;
-        const float* xs = x_rows[i] + chunk * kCols;
-        float sa = 0.0f;
-        float sb = 0.0f;
+      for (int j = 0; j < kGemvWordsPerLane; ++j) {
+        const int word = pass + 32 * j + lane;
+        bits_a[j] = word < n_words ? __ldg(a_words + word) : 0u;
+        if constexpr (kSwiGlu) bits_b[j] = word < n_words ? __ldg(b_words + word) : 0u;
+      }
 #pragma unroll
-        for (int c = 0; c < kCols; ++c) {
-          const float xv = __ldg(xs + c);
-          sa += wa[c] * xv;
-          if constexpr (kSwiGlu) sb += wb[c] * xv;
+      for (int j = 0; j < kGemvWordsPerLane; ++j) {
+        const int word = pass + 32 * j + lane;
+        if (word >= n_words) break;
+        float wa[kCols];
+        float wb[kCols];
+        word_values<F>(a, feature, word, bits_a[j], wa);
+        if constexpr (kSwiGlu) word_values<F>(b, feature, word, bits_b[j], wb);
+#pragma unroll
+        for (int i = 0; i < kGemvMaxRows; ++i) {
+          if (i >= n_rows) break;
+          float xv[kCols];
+          load_activations<kCols, kVectorX>(x_rows[i] + word * kCols, xv);
+          float sa = 0.0f;
+          float sb = 0.0f;
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) {
+            sa += wa[c] * xv[c];
+            if constexpr (kSwiGlu) sb += wb[c] * xv[c];
+          }
+          acc_a[i] += sa;
+          if constexpr (kSwiGlu) acc_b[i] += sb;
         }
-        acc_a[i] += sa;
-        if constexpr (kSwiGlu) acc_b[i] += sb;
       }
     }
-    for (int col = n_chunks * kCols + lane; col < m.in_features; col += 32) {
+    for (int col = n_words * kCols + lane; col < m.in_features; col += 32) {
       const float wa = value_before_row_scale<F>(a, feature, col);
       const float wb = kSwiGlu ? value_before_row_scale<F>(b, feature, col) : 0.0f;
       for (int i = 0; i < n_rows; ++i) {
@@ -222,8 +266,15 @@ void with_variant(const ExpertMatmul& m, Launch&& launch) {
 void launch_expert_gemv(const ExpertMatmul& m, cudaStream_t stream) {
   if (m.n_experts == 0 || m.out_features == 0) return;
   const dim3 grid((m.out_features + kGemvWarps - 1) / kGemvWarps, m.n_experts);
+  const bool vector_x = m.x_stride % 4 == 0 && reinterpret_cast<uintptr_t>(m.x) % 16 == 0;
   with_variant(m, [&](auto tag, auto swiglu) {
-    expert_gemv_kernel<decltype(tag)::value, decltype(swiglu)::value><<<grid, kGemvWarps * 32, 0, stream>>>(m);
+    constexpr DeviceFormat F = decltype(tag)::value;
+    constexpr bool kSwiGlu = decltype(swiglu)::value;
+    if (vector_x) {
+      expert_gemv_kernel<F, kSwiGlu, true><<<grid, kGemvWarps * 32, 0, stream>>>(m);
+    } else {
+      expert_gemv_kernel<F, kSwiGlu, false><<<grid, kGemvWarps * 32, 0, stream>>>(m);
+    }
   });
   ELEPHANT_CUDA_CHECK_LAUNCH("expert_gemv_kernel");
 }

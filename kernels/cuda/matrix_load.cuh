@@ -1,4 +1,4 @@
-// Device-side reads of a MatrixView (matrix_view.h) for every DeviceFormat: 16-byte chunks for the
+// Device-side reads of a MatrixView (matrix_view.h) for every DeviceFormat: 32-bit words for the
 // main loops and single values for row tails and tile edges. Dequantization happens here, in
 // registers, and nowhere else.
 #pragma once
@@ -14,61 +14,48 @@
 
 namespace elephant::cuda {
 
+// Columns held by one 32-bit word of a row in each format.
 template <DeviceFormat F>
 struct FormatTraits;
 template <>
-struct FormatTraits<DeviceFormat::kF32> { static constexpr int kChunkCols = 4; };
+struct FormatTraits<DeviceFormat::kF32> { static constexpr int kWordCols = 1; };
 template <>
-struct FormatTraits<DeviceFormat::kF16> { static constexpr int kChunkCols = 8; };
+struct FormatTraits<DeviceFormat::kF16> { static constexpr int kWordCols = 2; };
 template <>
-struct FormatTraits<DeviceFormat::kBF16> { static constexpr int kChunkCols = 8; };
+struct FormatTraits<DeviceFormat::kBF16> { static constexpr int kWordCols = 2; };
 template <>
-struct FormatTraits<DeviceFormat::kInt8> { static constexpr int kChunkCols = 16; };
+struct FormatTraits<DeviceFormat::kInt8> { static constexpr int kWordCols = 4; };
 template <>
-struct FormatTraits<DeviceFormat::kInt4> { static constexpr int kChunkCols = 32; };
+struct FormatTraits<DeviceFormat::kInt4> { static constexpr int kWordCols = kInt4ColumnsPerWord; };
 
 __device__ __forceinline__ float bf16_bits_to_float(uint32_t bits) { return __uint_as_float(bits << 16); }
 
-__device__ __forceinline__ uint4 load_row_chunk(const MatrixView& m, int row, int chunk) {
-  return __ldg(reinterpret_cast<const uint4*>(m.data + static_cast<int64_t>(row) * m.row_pitch) + chunk);
+__device__ __forceinline__ const uint32_t* row_words(const MatrixView& m, int row) {
+  return reinterpret_cast<const uint32_t*>(m.data + static_cast<int64_t>(row) * m.row_pitch);
 }
 
-// The kChunkCols values of 16-byte chunk `chunk` of row `row`, with int4 group scales applied;
-// int8's per-row scale is left to row_scale() so a kernel applies it once per dot product.
+// The kWordCols values of word `word` (already loaded as `bits`) of row `row`, with int4 group
+// scales applied; int8's per-row scale is left to row_scale() so a kernel applies it once per dot
+// product.
 template <DeviceFormat F>
-__device__ __forceinline__ void load_chunk(const MatrixView& m, int row, int chunk, float* values) {
-  const uint4 raw = load_row_chunk(m, row, chunk);
-  const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+__device__ __forceinline__ void word_values(const MatrixView& m, int row, int word, uint32_t bits, float* values) {
   if constexpr (F == DeviceFormat::kF32) {
-#pragma unroll
-    for (int i = 0; i < 4; ++i) values[i] = __uint_as_float(words[i]);
+    values[0] = __uint_as_float(bits);
   } else if constexpr (F == DeviceFormat::kF16) {
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const float2 pair = __half22float2(*reinterpret_cast<const __half2*>(&words[i]));
-      values[2 * i] = pair.x;
-      values[2 * i + 1] = pair.y;
-    }
+    const float2 pair = __half22float2(*reinterpret_cast<const __half2*>(&bits));
+    values[0] = pair.x;
+    values[1] = pair.y;
   } else if constexpr (F == DeviceFormat::kBF16) {
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      values[2 * i] = bf16_bits_to_float(words[i] & 0xffffu);
-      values[2 * i + 1] = __uint_as_float(words[i] & 0xffff0000u);
-    }
+    values[0] = bf16_bits_to_float(bits & 0xffffu);
+    values[1] = __uint_as_float(bits & 0xffff0000u);
   } else if constexpr (F == DeviceFormat::kInt8) {
-#pragma unroll
-    for (int i = 0; i < 4; ++i) int8_word_to_float(words[i], values + 4 * i);
+    int8_word_to_float(bits, values);
   } else {
+    int4_word_to_float(bits, values);
     const int groups = m.cols / m.group;
-    const float* row_scales = m.scales + static_cast<int64_t>(row) * groups;
-    const int first_col = chunk * FormatTraits<F>::kChunkCols;
+    const float scale = __ldg(m.scales + static_cast<int64_t>(row) * groups + word * kInt4ColumnsPerWord / m.group);
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      int4_word_to_float(words[i], values + 8 * i);
-      const float scale = __ldg(row_scales + (first_col + 8 * i) / m.group);
-#pragma unroll
-      for (int j = 0; j < 8; ++j) values[8 * i + j] *= scale;
-    }
+    for (int j = 0; j < kInt4ColumnsPerWord; ++j) values[j] *= scale;
   }
 }
 

@@ -197,6 +197,7 @@ DeviceModel::DeviceModel(models::Model& model, const DeviceModelOptions& options
   slots_ = DeviceBuffer<int32_t>(static_cast<size_t>(rows));
   selected_ = DeviceBuffer<int32_t>(static_cast<size_t>(rows));
   dense_offsets_ = DeviceBuffer<int32_t>(2);
+  lm_offsets_ = DeviceBuffer<int32_t>(2);
   tiles_ = DeviceBuffer<int32_t>(static_cast<size_t>(expert_gemm_tile_capacity(rows, 1)));
   sequence_slots_ = DeviceBuffer<int32_t>(static_cast<size_t>(rows));
   sequence_lengths_ = DeviceBuffer<int32_t>(static_cast<size_t>(rows));
@@ -231,15 +232,17 @@ DeviceModel::DeviceModel(models::Model& model, const DeviceModelOptions& options
 }
 
 DeviceModel::~DeviceModel() {
+  if (decode_graph_ != nullptr) cudaGraphExecDestroy(decode_graph_);
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
 }
 
-void DeviceModel::matmul(const float* x, int64_t n_rows, const Linear& a, const Linear* up, float* y) {
+void DeviceModel::matmul(const float* x, int64_t n_rows, const Linear& a, const Linear* up, float* y,
+                         const int32_t* offsets) {
   const MatrixView& view = a.matrix.view();
   ExpertMatmul m;
   m.x = x;
   m.x_stride = view.cols;
-  m.offsets = dense_offsets_.data();
+  m.offsets = offsets != nullptr ? offsets : dense_offsets_.data();
   m.n_experts = 1;
   m.max_slots = n_rows;
   m.a_views = a.view.data();
@@ -291,7 +294,7 @@ void DeviceModel::attention(const Block& block, int layer, int64_t n_rows) {
   shape.sliding_window = block.sliding_window;
   const auto n_sequences = static_cast<int>(plan_.slots.size());
   if (plan_.max_rows == 1) {
-    const DecodeSplit split = plan_decode_split(shape, n_sequences, plan_.longest, device_.multiprocessors);
+    const DecodeSplit split = decode_split(block);
     const size_t workspace = decode_workspace_floats(shape, n_sequences, split);
     if (attention_workspace_.size() < workspace) fail_buffer_overflow(attention_workspace_.size(), workspace, sizeof(float));
     decode_attention(q_.data(), k_cache, v_cache, sequence_lengths_.data(), n_sequences, shape, split,
@@ -303,22 +306,76 @@ void DeviceModel::attention(const Block& block, int layer, int64_t n_rows) {
   matmul(context_.data(), n_rows, *block.o, nullptr, branch_.data());
 }
 
-int64_t DeviceModel::compute_logits(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows) {
+DecodeSplit DeviceModel::decode_split(const Block& block) const {
+  AttentionShape shape = attention_shape_;
+  shape.sliding_window = block.sliding_window;
+  return plan_decode_split(shape, static_cast<int>(plan_.slots.size()), plan_.longest, device_.multiprocessors);
+}
+
+int64_t DeviceModel::compute_logits(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows, bool greedy) {
   const config::ModelConfig& c = config_;
   const int64_t n = rows.size();
-  const int64_t hidden = c.hidden_size;
   if (n > options_.max_batch_rows) fail("CUDA forward: {} rows, more than max_batch_rows {}", n, options_.max_batch_rows);
   plan_ = plan_sequences(rows, logits_rows, c.vocab_size, options_.max_sequences, context_length_);
   const int32_t dense_offsets[2] = {0, static_cast<int32_t>(n)};
+  const int32_t lm_offsets[2] = {0, static_cast<int32_t>(plan_.selected.size())};
   upload_async(tokens_, rows.tokens.data(), static_cast<size_t>(n), stream_);
   upload_async(positions_, rows.positions.data(), static_cast<size_t>(n), stream_);
   upload_async(slots_, rows.slots.data(), static_cast<size_t>(n), stream_);
   upload_async(dense_offsets_, dense_offsets, 2, stream_);
+  upload_async(lm_offsets_, lm_offsets, 2, stream_);
   upload_async(sequence_slots_, plan_.slots.data(), plan_.slots.size(), stream_);
   upload_async(sequence_lengths_, plan_.lengths.data(), plan_.lengths.size(), stream_);
   upload_async(sequence_rows_, plan_.row_offsets.data(), plan_.row_offsets.size(), stream_);
   upload_async(selected_, plan_.selected.data(), plan_.selected.size(), stream_);
+  if (plan_.max_rows == 1 && options_.decode_graphs) {
+    launch_decode_graph(n, greedy);
+  } else {
+    enqueue_step(n, greedy);
+  }
+  return static_cast<int64_t>(plan_.selected.size());
+}
 
+void DeviceModel::launch_decode_graph(int64_t n_rows, bool greedy) {
+  std::vector<int64_t> shapes = {n_rows, static_cast<int64_t>(plan_.selected.size()), greedy ? 1 : 0,
+                                 static_cast<int64_t>(plan_.slots.size())};
+  for (const Block& block : blocks_) {
+    const DecodeSplit split = decode_split(block);
+    shapes.push_back(split.chunk_length);
+    shapes.push_back(split.n_splits);
+  }
+  if (decode_graph_ == nullptr || shapes != decode_graph_shapes_) {
+    cudaGraph_t graph = nullptr;
+    ELEPHANT_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    try {
+      enqueue_step(n_rows, greedy);
+    } catch (...) {
+      cudaStreamEndCapture(stream_, &graph);
+      if (graph != nullptr) cudaGraphDestroy(graph);
+      throw;
+    }
+    ELEPHANT_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+    // Updating the instantiated graph in place is cheaper than instantiating anew when only kernel
+    // arguments or grids changed; a changed topology makes the update fail and we instantiate.
+    if (decode_graph_ != nullptr) {
+      cudaGraphExecUpdateResultInfo info{};
+      if (cudaGraphExecUpdate(decode_graph_, graph, &info) != cudaSuccess) {
+        cudaGetLastError();
+        cudaGraphExecDestroy(decode_graph_);
+        decode_graph_ = nullptr;
+      }
+    }
+    const cudaError_t instantiated = decode_graph_ == nullptr ? cudaGraphInstantiate(&decode_graph_, graph, 0) : cudaSuccess;
+    cudaGraphDestroy(graph);
+    ELEPHANT_CUDA_CHECK(instantiated);
+    decode_graph_shapes_ = std::move(shapes);
+  }
+  ELEPHANT_CUDA_CHECK(cudaGraphLaunch(decode_graph_, stream_));
+}
+
+void DeviceModel::enqueue_step(int64_t n, bool greedy) {
+  const config::ModelConfig& c = config_;
+  const int64_t hidden = c.hidden_size;
   embed_rows(embedding_.view(), embedding_.format(), tokens_.data(), n, x_.data(), stream_);
   for (size_t l = 0; l < blocks_.size(); ++l) {
     const Block& block = blocks_[l];
@@ -344,11 +401,8 @@ int64_t DeviceModel::compute_logits(const layers::RowBatch& rows, std::span<cons
   const auto n_selected = static_cast<int64_t>(plan_.selected.size());
   gather_rows(x_.data(), selected_.data(), n_selected, hidden, final_rows_.data(), stream_);
   rms_norm(final_rows_.data(), final_norm_.data(), final_rows_.data(), n_selected, hidden, c.rms_norm_eps, stream_);
-  // The LM head reads all n_selected rows as one group.
-  const int32_t lm_offsets[2] = {0, static_cast<int32_t>(n_selected)};
-  upload_async(dense_offsets_, lm_offsets, 2, stream_);
-  matmul(final_rows_.data(), n_selected, *lm_head_, nullptr, logits_.data());
-  return n_selected;
+  matmul(final_rows_.data(), n_selected, *lm_head_, nullptr, logits_.data(), lm_offsets_.data());
+  if (greedy) argmax(logits_.data(), n_selected, c.vocab_size, next_tokens_.data(), stream_);
 }
 
 int DeviceModel::experts_touched_last_step() const {
@@ -362,13 +416,12 @@ int DeviceModel::experts_touched_last_step() const {
 }
 
 std::vector<float> DeviceModel::forward(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows) {
-  const int64_t n_selected = compute_logits(rows, logits_rows);
+  const int64_t n_selected = compute_logits(rows, logits_rows, false);
   return download_after(logits_, static_cast<size_t>(n_selected) * static_cast<size_t>(config_.vocab_size), stream_);
 }
 
 std::vector<int32_t> DeviceModel::forward_greedy(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows) {
-  const int64_t n_selected = compute_logits(rows, logits_rows);
-  argmax(logits_.data(), n_selected, config_.vocab_size, next_tokens_.data(), stream_);
+  const int64_t n_selected = compute_logits(rows, logits_rows, true);
   return download_after(next_tokens_, static_cast<size_t>(n_selected), stream_);
 }
 

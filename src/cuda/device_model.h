@@ -3,8 +3,9 @@
 // sequences, logits for selected rows), so the CPU model is its oracle in tests.
 //
 // Every decoder family Elephant loads runs here (routing rule R1, SwiGLU experts and dense layers,
-// gated shared experts, q/k norms, biases, clipping, sliding windows). Not yet: offloaded experts
-// (the model must be loaded resident) and CUDA-graph capture of decode steps.
+// gated shared experts, q/k norms, biases, clipping, sliding windows). Decode steps (one row per
+// sequence) replay a captured CUDA graph: one launch instead of ~20 per layer. Not yet: offloaded
+// experts (the model must be loaded resident).
 #pragma once
 
 #include <cstdint>
@@ -42,6 +43,7 @@ struct DeviceModelOptions {
   int max_sequences = 1;     // KV-cache slots: a row's slot must be below this
   int context_length = 0;    // positions per slot; 0: min(max_position_embeddings, 4096)
   int max_batch_rows = 256;  // rows per forward call (workspace size)
+  bool decode_graphs = true; // replay decode steps from captured CUDA graphs (false: launch each kernel)
 };
 
 class DeviceModel {
@@ -69,9 +71,18 @@ class DeviceModel {
   struct Block;
 
  private:
-  // Runs the blocks, the final norm and the LM head into logits_; returns the selected rows' count.
-  int64_t compute_logits(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows);
-  void matmul(const float* x, int64_t n_rows, const Linear& a, const Linear* up, float* y);
+  // Uploads the batch, then runs the blocks, the final norm and the LM head into logits_ (and the
+  // argmax into next_tokens_ when greedy); returns the selected rows' count.
+  int64_t compute_logits(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows, bool greedy);
+  // The kernels of one step on the uploaded batch: launched directly or captured into a graph.
+  void enqueue_step(int64_t n_rows, bool greedy);
+  // Replays the decode graph, capturing it again when the launch shapes changed since the last step.
+  void launch_decode_graph(int64_t n_rows, bool greedy);
+  DecodeSplit decode_split(const Block& block) const;
+  // y = x·a^T (SwiGLU with `up`) as a one-group grouped matmul; offsets: the group's {0, rows} on
+  // the device (dense_offsets_ when null).
+  void matmul(const float* x, int64_t n_rows, const Linear& a, const Linear* up, float* y,
+              const int32_t* offsets = nullptr);
   void attention(const Block& block, int layer, int64_t n_rows);
 
   const config::ModelConfig& config_;
@@ -93,13 +104,19 @@ class DeviceModel {
   // Workspace, sized for max_batch_rows.
   DeviceBuffer<int32_t> tokens_, positions_, slots_, selected_;
   DeviceBuffer<int32_t> dense_offsets_;  // {0, n_rows}: a dense matmul is a one-expert group
+  DeviceBuffer<int32_t> lm_offsets_;     // {0, n_selected}: the LM head's group
   DeviceBuffer<int32_t> tiles_;
   DeviceBuffer<int32_t> sequence_slots_, sequence_lengths_, sequence_rows_;
   DeviceBuffer<float> x_, normed_, branch_, q_, k_, v_, context_, ffn_, shared_out_, gate_logit_, final_rows_;
   DeviceBuffer<float> attention_workspace_;
   DeviceBuffer<float> logits_;
   DeviceBuffer<int32_t> next_tokens_;
-  SequencePlan plan_;  // the current batch's (set by run, read by attention)
+  SequencePlan plan_;  // the current batch's (set by compute_logits, read by attention)
+
+  // The instantiated decode graph and the launch shapes it was captured with; a step with other
+  // shapes captures again (kernel arguments are baked into a graph, buffer contents are not).
+  cudaGraphExec_t decode_graph_ = nullptr;
+  std::vector<int64_t> decode_graph_shapes_;
 };
 
 }  // namespace elephant::cuda

@@ -211,6 +211,12 @@ TEST(Bench, OnCudaEitherReportsOrSaysWhyNot) {
   }
 }
 
+TEST(Bench, NoCudaGraphsIsRefusedOnTheCpu) {
+  const auto result = run_cli({"bench", "--random-model", "mini-1L", "-p", "4", "-n", "2", "--no-cuda-graphs"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.err, HasSubstr("--no-cuda-graphs applies to --device cuda"));
+}
+
 TEST(Bench, ReportsPregatingAccuracyOneAndTwoLayersAhead) {
   const auto result = run_cli({"bench", "-m", mixtral(), "-p", "4", "-n", "8", "--batch", "1", "-r", "1",
                                "--bandwidth-buffer-mib", "16", "--expert-cache", "50%", "--pregate", "--pregate-lookahead",

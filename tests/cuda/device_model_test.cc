@@ -167,5 +167,37 @@ TEST(CudaDeviceModel, GreedyContinuationsOfTheShippedModelMatchTransformers) {
   }
 }
 
+// Decode steps replayed from captured graphs against the same steps launched kernel by kernel:
+// the same kernels on the same data, so the logits must be identical. The steps change the batch
+// (one sequence, then two) and grow past attention split boundaries (64 and 128 positions), so the
+// graph is captured again and updated in place along the way.
+TEST(CudaDeviceModel, DecodeGraphsGiveTheDirectLaunchesLogits) {
+  ELEPHANT_REQUIRE_CUDA_DEVICE();
+  auto model = models::Model::load(testing::shipped_model_dir("elephant-tiny-lm"));
+  DeviceModelOptions options;
+  options.max_sequences = 2;
+  options.decode_graphs = false;
+  DeviceModel direct(*model, options);
+  options.decode_graphs = true;
+  DeviceModel graphed(*model, options);
+  const int32_t vocab = model->config().vocab_size;
+  const auto token = [vocab](int i) { return static_cast<int32_t>((7 * i + 3) % vocab); };
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 50; ++i) prompt.push_back(token(i));
+  for (DeviceModel* m : {&direct, &graphed}) {
+    m->forward(prompt_rows(prompt, 0));
+    m->forward(prompt_rows({prompt.begin(), prompt.begin() + 20}, 1));
+  }
+  int32_t lengths[2] = {50, 20};
+  for (int step = 0; step < 90; ++step) {
+    layers::RowBatch rows;
+    const int sequences = step < 10 || step >= 60 ? 1 : 2;
+    for (int s = 0; s < sequences; ++s) rows.add(token(step + s), lengths[s]++, s);
+    const std::vector<float> expected = direct.forward(rows);
+    const std::vector<float> actual = graphed.forward(rows);
+    ASSERT_EQ(expected, actual) << "decode step " << step << " with " << sequences << " sequences";
+  }
+}
+
 }  // namespace
 }  // namespace elephant::cuda
