@@ -4,7 +4,8 @@
 # runs the steps asked for within a time budget, logging to OUT_DIR; a summary is printed last.
 #   scripts/gpu_run_packed.sh OUT_DIR BUDGET_SECONDS STEP...
 # Steps: cuda (ctest -R Cuda), cpu (the rest of the suite; ctest discovers the tests on this
-# machine, so kernel tables for its ISAs, e.g. AVX-512, are included), moebench
+# machine, so kernel tables for its ISAs, e.g. AVX-512, are included), cpubench (matmul_bench on
+# that CPU with all its threads; needs a pack without --cuda-only), moebench
 # (cuda_moe_bench), int4 and bf16 (elephant bench --device cuda on Mixtral-2L shapes), nographs
 # (the int4 bench without CUDA graphs), profile (ncu's per-kernel times of int4 decode steps).
 set -uo pipefail
@@ -56,6 +57,10 @@ for step in "$@"; do
         --timeout 200 >"$out/cpu_tests.log" 2>&1
       note "cpu tests: exit $?, $(grep -c 'avx512.*Passed' "$out/cpu_tests.log") AVX-512 cases passed"
       grep -E "tests passed|Failed|\*\*\*" "$out/cpu_tests.log" | tail -30 | tee -a "$summary" ;;
+    cpubench)
+      timeout "$(limit 300)" "$build/bench/matmul_bench" --threads "$(nproc)" >"$out/matmul_bench.md" 2>&1
+      note "matmul_bench (CPU kernels, $(nproc) threads): exit $?"
+      tail -30 "$out/matmul_bench.md" >>"$summary" ;;
     moebench)
       timeout "$(limit 90)" "$build/bench/cuda_moe_bench" >"$out/cuda_moe_bench.md" 2>&1
       note "cuda_moe_bench: exit $?"
