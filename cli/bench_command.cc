@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 
 #include "cli/common.h"
+#include "cli/device.h"
 #include "core/error.h"
 #include "core/memory_bandwidth.h"
 #include "core/parallel.h"
@@ -49,7 +50,6 @@ struct BenchFlags {
   int repetitions = 3;
   bool json = false;
   int64_t bandwidth_buffer_mib = 1024;
-  std::string device = "cpu";
   bool cuda_graphs = true;
 };
 
@@ -339,12 +339,13 @@ std::string run_on_cuda(models::Model& model, const ModelBytes& bytes, const Ben
   for (auto& m : results) m.bandwidth_gb_per_s = bandwidth;
   return cuda::describe(gpu.device());
 #else
-  fail("--device cuda: this build has no CUDA backend (configure with nvcc on the PATH or -DELEPHANT_CUDA=ON)");
+  require_cuda_build("--device cuda");
+  return {};
 #endif
 }
 
 void run(const BenchFlags& flags) {
-  if (!flags.cuda_graphs && flags.device != "cuda") fail("--no-cuda-graphs applies to --device cuda only");
+  if (!flags.cuda_graphs && flags.model.device != "cuda") fail("--no-cuda-graphs applies to --device cuda only");
   std::unique_ptr<models::Model> model;
   std::string model_name = flags.model.model_dir;
   if (!flags.random_shape.empty()) {
@@ -367,7 +368,7 @@ void run(const BenchFlags& flags) {
   const ModelBytes bytes = model_bytes(*model);
 
   std::vector<Measurement> results;
-  if (flags.device == "cuda") {
+  if (flags.model.device == "cuda") {
     if (model->kv_cache_dtype() != DType::kF32) fail("--kv-dtype {}: the CUDA backend keeps K and V in fp32", flags.model.kv_dtype);
     const std::string device = run_on_cuda(*model, bytes, flags, results);
     nlohmann::json report = {{"model", model_name}, {"device", device}};
@@ -492,8 +493,7 @@ void register_bench(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& h
                       "RSS (default 1024; use >= 4x the last-level cache)")
       ->check(CLI::PositiveNumber);
   command->add_flag("--json", flags.json, "print a JSON report instead of the table");
-  command->add_option("--device", flags.device, "cpu (default) or cuda: run the model on the first GPU")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
+  add_device_flag(command, flags.model.device);
   command->add_flag("!--no-cuda-graphs", flags.cuda_graphs,
                     "with --device cuda: launch every kernel of a decode step instead of replaying a captured graph");
   handlers.emplace_back(command, [] { run(flags); });

@@ -4,12 +4,14 @@
 // exchanges are dropped (the system message stays).
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
 
 #include "chat/chat_template.h"
 #include "cli/common.h"
+#include "cli/device.h"
 #include "core/error.h"
 #include "engine/generate.h"
 #include "tokenizer/stream_decoder.h"
@@ -54,6 +56,7 @@ void run(const ChatFlags& flags) {
   chat::Json messages = chat::Json::array();
   if (!flags.system.empty()) messages.push_back({{"role", "system"}, {"content", flags.system}});
   const int64_t budget = model->context_length() - flags.options.max_new_tokens;
+  const DeviceRunner device(*model, flags.model.device, 1, static_cast<int>(std::max<int64_t>(budget, 1)));
   if (budget <= 0) {
     fail("-n {} leaves no room for a prompt in the context of {} tokens", flags.options.max_new_tokens,
          model->context_length());
@@ -83,7 +86,7 @@ void run(const ChatFlags& flags) {
       std::fflush(stdout);
       return true;
     };
-    const auto result = engine::generate(*model, prompt, flags.options, callbacks);
+    const auto result = engine::generate(*model, prompt, flags.options, callbacks, device.forward());
     if (result.stop_reason != engine::StopReason::kStopString) print_text(stream.finish());
     std::printf("\n");
     std::fflush(stdout);
@@ -98,6 +101,7 @@ void register_chat(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& ha
   static ChatFlags flags;
   auto* command = app.add_subcommand("chat", "chat on stdin/stdout through the model's chat template");
   add_model_flags(command, flags.model);
+  add_device_flag(command, flags.model.device);
   command->add_option("--system", flags.system, "system message");
   add_generation_flags(command, flags.options);
   handlers.emplace_back(command, [] { run(flags); });

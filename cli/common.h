@@ -28,6 +28,7 @@ struct ModelFlags {
   int pregate_lookahead = 1;
   bool no_pregate_next_token = false;
   int io_threads = 2;
+  std::string device = "cpu";  // commands that take --device (cli/device.h)
 };
 
 // The model used when -m is not given: $ELEPHANT_MODEL, else the embedded elephant-tiny-lm of the

@@ -6,6 +6,7 @@
 
 #include "chat/chat_template.h"
 #include "cli/common.h"
+#include "cli/device.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "engine/generate.h"
@@ -59,6 +60,7 @@ void run(GenerateFlags& flags) {
     }
   }
   check_token_ids(prompt, *model, "--prompt-ids");
+  const DeviceRunner device(*model, flags.model.device, 1, std::max<int>(static_cast<int>(prompt.size()), 1));
   flags.options.stop_on_eos = !flags.ignore_eos;
 
   engine::GenerateCallbacks callbacks;
@@ -80,17 +82,18 @@ void run(GenerateFlags& flags) {
     first = false;
     return true;
   };
-  const auto result = engine::generate(*model, prompt, flags.options, callbacks);
+  const auto result = engine::generate(*model, prompt, flags.options, callbacks, device.forward());
   if (stream && result.stop_reason != engine::StopReason::kStopString) print_text(stream->finish());
   std::printf("\n");
   std::fflush(stdout);
+  const std::string ran_on = flags.model.device == "cuda"
+                                 ? device.description()
+                                 : fmt::format("kernels: {}, {} threads", ops::active_kernels().name, thread_count());
   std::fprintf(stderr,
-               "prompt: %zu tokens, %.1f tokens/s | generation: %zu tokens, %.1f tokens/s | stop: %s | kernels: %s, "
-               "%d threads\n",
+               "prompt: %zu tokens, %.1f tokens/s | generation: %zu tokens, %.1f tokens/s | stop: %s | %s\n",
                prompt.size(), tokens_per_second(prompt.size(), result.prompt_seconds), result.tokens.size(),
                tokens_per_second(result.tokens.size(), result.generate_seconds),
-               engine::stop_reason_name(result.stop_reason).c_str(), std::string(ops::active_kernels().name).c_str(),
-               thread_count());
+               engine::stop_reason_name(result.stop_reason).c_str(), ran_on.c_str());
 }
 
 }  // namespace
@@ -99,6 +102,7 @@ void register_generate(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>
   static GenerateFlags flags;
   auto* command = app.add_subcommand("generate", "generate text (or token ids) from a prompt");
   add_model_flags(command, flags.model);
+  add_device_flag(command, flags.model.device);
   command->add_option("-p,--prompt", flags.prompt_text, "prompt text (needs the model's tokenizer)");
   command->add_option("--prompt-ids", flags.prompt_ids, "prompt token ids, comma separated")->delimiter(',');
   command->add_flag("--chat", flags.chat, "wrap the prompt as a user message in the model's chat template");

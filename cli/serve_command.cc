@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cli/common.h"
+#include "cli/device.h"
 #include "core/error.h"
 #include "server/server.h"
 #include "tokenizer/tokenizer.h"
@@ -59,6 +60,8 @@ void run(ServeFlags& flags) {
   flags.server.log_requests = !flags.quiet;
 
   flags.server.kv_budget_bytes = flags.kv_budget_mib << 20;
+  const DeviceRunner device(*model, flags.model.device, flags.server.parallel, flags.server.max_step_rows);
+  flags.server.forward = device.forward();
   server::Server server({*model, *tokenizer, std::move(chat_config), chat_unavailable}, flags.server);
   const double kv_mib = static_cast<double>(server.kv_pool_bytes()) / (1 << 20);
   const double sequence_mib = static_cast<double>(model->kv_sequence_bytes()) / (1 << 20);
@@ -68,6 +71,7 @@ void run(ServeFlags& flags) {
                flags.server.model_name.c_str(), flags.model.model_dir.c_str(),
                static_cast<long long>(model->context_length()), flags.server.parallel, kv_mib, sequence_mib,
                flags.server.host.c_str(), server.port());
+  if (flags.model.device == "cuda") std::fprintf(stderr, "elephant serve: steps run on %s\n", device.description().c_str());
   std::fflush(stderr);
 
   const auto grace = std::chrono::milliseconds(static_cast<int64_t>(flags.grace_seconds * 1000.0));
@@ -93,6 +97,7 @@ void register_serve(CLI::App& app, std::vector<std::pair<CLI::App*, Handler>>& h
   auto& options = flags.server;
   auto* command = app.add_subcommand("serve", "serve the model over an OpenAI-compatible HTTP API");
   add_model_flags(command, flags.model);
+  add_device_flag(command, flags.model.device);
   command->add_option("--ctx", flags.model.context, "same as --context")
       ->check(CLI::PositiveNumber)
       ->excludes("--context");

@@ -104,10 +104,12 @@ DeviceModel::DeviceModel(models::Model& model, const DeviceModelOptions& options
     fail("CUDA: the model was loaded with --expert-cache; the CUDA backend needs every expert resident");
   }
   const config::ModelConfig& c = config_;
-  if (options.max_sequences < 1 || options.max_batch_rows < 1) {
-    fail("CUDA: max_sequences ({}) and max_batch_rows ({}) must be at least 1", options.max_sequences,
-         options.max_batch_rows);
+  if (options.max_sequences < 1 || options.max_batch_rows < 1 || options.max_logit_rows < 0) {
+    fail("CUDA: max_sequences ({}) and max_batch_rows ({}) must be at least 1, max_logit_rows ({}) at least 0",
+         options.max_sequences, options.max_batch_rows, options.max_logit_rows);
   }
+  max_logit_rows_ = options.max_logit_rows > 0 ? std::min(options.max_logit_rows, options.max_batch_rows)
+                                               : options.max_batch_rows;
   context_length_ = options.context_length > 0 ? options.context_length : std::min(c.max_positions, kDefaultMaxContext);
   ELEPHANT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
 
@@ -214,7 +216,7 @@ DeviceModel::DeviceModel(models::Model& model, const DeviceModelOptions& options
   ffn_ = DeviceBuffer<float>(floats(widest_ffn));
   gate_logit_ = DeviceBuffer<float>(static_cast<size_t>(rows));
   next_tokens_ = DeviceBuffer<int32_t>(static_cast<size_t>(rows));
-  logits_ = DeviceBuffer<float>(static_cast<size_t>(rows) * static_cast<size_t>(c.vocab_size));
+  logits_ = DeviceBuffer<float>(static_cast<size_t>(max_logit_rows_) * static_cast<size_t>(c.vocab_size));
   // Decode attention's scratch for the largest split any batch can need, so nothing is reallocated
   // while a step's kernels are queued.
   size_t attention_floats = 0;
@@ -317,6 +319,9 @@ int64_t DeviceModel::compute_logits(const layers::RowBatch& rows, std::span<cons
   const int64_t n = rows.size();
   if (n > options_.max_batch_rows) fail("CUDA forward: {} rows, more than max_batch_rows {}", n, options_.max_batch_rows);
   plan_ = plan_sequences(rows, logits_rows, c.vocab_size, options_.max_sequences, context_length_);
+  if (static_cast<int64_t>(plan_.selected.size()) > max_logit_rows_) {
+    fail("CUDA forward: logits of {} rows wanted, more than max_logit_rows {}", plan_.selected.size(), max_logit_rows_);
+  }
   const int32_t dense_offsets[2] = {0, static_cast<int32_t>(n)};
   const int32_t lm_offsets[2] = {0, static_cast<int32_t>(plan_.selected.size())};
   upload_async(tokens_, rows.tokens.data(), static_cast<size_t>(n), stream_);

@@ -43,6 +43,8 @@ struct DeviceModelOptions {
   int max_sequences = 1;     // KV-cache slots: a row's slot must be below this
   int context_length = 0;    // positions per slot; 0: min(max_position_embeddings, 4096)
   int max_batch_rows = 256;  // rows per forward call (workspace size)
+  int max_logit_rows = 0;    // rows whose logits one call may want; 0: max_batch_rows (logits take
+                             // rows × vocab floats: an engine wants one row per sequence)
   bool decode_graphs = true; // replay decode steps from captured CUDA graphs (false: launch each kernel)
 };
 
@@ -89,6 +91,7 @@ class DeviceModel {
   DeviceInfo device_;
   DeviceModelOptions options_;
   int context_length_ = 0;
+  int max_logit_rows_ = 0;
   size_t weight_bytes_ = 0;
   cudaStream_t stream_ = nullptr;
 

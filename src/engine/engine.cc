@@ -280,7 +280,8 @@ bool Engine::step() {
   stats.rows = static_cast<int>(rows.size());
   stats.sequences = static_cast<int>(planned.size());
   const uint64_t acquired_before = expert_acquisitions();
-  std::vector<float> logits = model_.forward(rows, cache_, wants_logits);
+  std::vector<float> logits =
+      options_.forward ? options_.forward(rows, wants_logits) : model_.forward(rows, cache_, wants_logits);
   stats.experts_touched = static_cast<int64_t>(expert_acquisitions() - acquired_before);
   last_step_ = stats;
 

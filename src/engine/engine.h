@@ -16,22 +16,34 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <vector>
 
 #include "engine/request.h"
 #include "layers/kv_cache.h"
+#include "layers/rows.h"
 #include "models/model.h"
 
 namespace elephant::engine {
 
 using RequestId = int64_t;
 
+// A step's forward pass run elsewhere than Model::forward: a device holding its own copy of the
+// model and its own KV cache, addressed by the same cache slots and positions. Returns the logits
+// of the rows whose logits_rows flag is set, in row order, as Model::forward does.
+using ForwardFn = std::function<std::vector<float>(const layers::RowBatch& rows, std::span<const uint8_t> logits_rows)>;
+
 struct EngineOptions {
   int max_sequences = 32;        // sequences running at once
   int max_step_rows = 512;       // rows (prompt chunk tokens + decode tokens) in one step
   int64_t kv_budget_bytes = 0;   // KV-cache pool; 0: default_kv_budget_bytes
+  // Empty: Model::forward on the engine's KV cache. Set: every step runs through it; the engine's
+  // cache then only accounts blocks (admission, preemption) and its pool is never written, so its
+  // pages never become resident. Expert-touch counts stay 0 (the CPU model's counters).
+  ForwardFn forward;
 };
 
 // The KV pool an engine gets when no budget is given: room for max_sequences full-context

@@ -5,8 +5,9 @@
 namespace elephant::engine {
 
 GenerateResult generate(models::Model& model, std::span<const int32_t> prompt, const GenerateOptions& options,
-                        const GenerateCallbacks& callbacks) {
+                        const GenerateCallbacks& callbacks, const ForwardFn& forward) {
   EngineOptions engine_options;
+  engine_options.forward = forward;
   engine_options.max_sequences = 1;
   engine_options.max_step_rows = std::max<int>(static_cast<int>(prompt.size()), 1);
   Engine engine(model, engine_options);

@@ -4,12 +4,14 @@
 
 #include <span>
 
+#include "engine/engine.h"
 #include "engine/request.h"
 #include "models/model.h"
 
 namespace elephant::engine {
 
+// forward: where the steps run (EngineOptions::forward); empty: the CPU model.
 GenerateResult generate(models::Model& model, std::span<const int32_t> prompt, const GenerateOptions& options,
-                        const GenerateCallbacks& callbacks = {});
+                        const GenerateCallbacks& callbacks = {}, const ForwardFn& forward = {});
 
 }  // namespace elephant::engine

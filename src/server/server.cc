@@ -241,6 +241,7 @@ Server::Server(ServedModel model, ServerOptions options) : served_(std::move(mod
   engine_options.max_sequences = options_.parallel;
   engine_options.max_step_rows = options_.max_step_rows;
   engine_options.kv_budget_bytes = options_.kv_budget_bytes;
+  engine_options.forward = options_.forward;
   engine_ = std::make_unique<EngineLoop>(served_.model, engine_options, options_.before_step);
 
   auto http = std::make_unique<HttpServer>();

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "chat/chat_template.h"
+#include "engine/engine.h"
 #include "models/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -56,6 +57,8 @@ struct ServerOptions {
   bool log_requests = true;             // one line per request on stderr
   // Runs on the engine thread before each step that has work; tests use it to hold the engine.
   std::function<void()> before_step;
+  // Where the engine's steps run (engine::EngineOptions::forward); empty: the CPU model.
+  engine::ForwardFn forward;
 };
 
 // What the server serves; everything must outlive the Server.

@@ -211,6 +211,27 @@ TEST(Bench, OnCudaEitherReportsOrSaysWhyNot) {
   }
 }
 
+TEST(Generate, OnCudaGivesTheCpuTokensOrSaysWhyNot) {
+  // With a GPU the shipped model's greedy tokens are those of the CPU; without one (or in a build
+  // without the backend) the run fails naming CUDA and the reason, before printing anything.
+  const std::vector<std::string> args = {"generate", "--prompt-ids", "1,2,3,4,5", "-n", "12"};
+  const auto cpu = run_cli(args);
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  std::vector<std::string> on_gpu = args;
+  on_gpu.insert(on_gpu.end(), {"--device", "cuda"});
+  const auto gpu = run_cli(on_gpu);
+  if (gpu.exit_code == 0) {
+    EXPECT_EQ(gpu.out, cpu.out);
+  } else {
+    EXPECT_EQ(gpu.exit_code, 1);
+    EXPECT_THAT(gpu.err, HasSubstr("CUDA"));
+    EXPECT_EQ(gpu.out, "");
+  }
+  const auto unknown = run_cli({"generate", "--prompt-ids", "1", "--device", "tpu"});
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_THAT(unknown.err, HasSubstr("tpu"));
+}
+
 TEST(Bench, NoCudaGraphsIsRefusedOnTheCpu) {
   const auto result = run_cli({"bench", "--random-model", "mini-1L", "-p", "4", "-n", "2", "--no-cuda-graphs"});
   EXPECT_EQ(result.exit_code, 1);

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "engine/engine.h"
 #include "format/npy.h"
 #include "models/model.h"
 #include "support/cuda_device.h"
@@ -196,6 +197,49 @@ TEST(CudaDeviceModel, DecodeGraphsGiveTheDirectLaunchesLogits) {
     const std::vector<float> expected = direct.forward(rows);
     const std::vector<float> actual = graphed.forward(rows);
     ASSERT_EQ(expected, actual) << "decode step " << step << " with " << sequences << " sequences";
+  }
+}
+
+// The engine stepping on the GPU (EngineOptions::forward, as `elephant generate/serve --device
+// cuda` run it): three greedy requests of different lengths, prompts chunked and mixed with other
+// sequences' decode rows, give the tokens the CPU engine gives.
+TEST(CudaDeviceModel, EngineStepsOnTheGpuGiveTheCpuTokens) {
+  ELEPHANT_REQUIRE_CUDA_DEVICE();
+  auto model = models::Model::load(testing::shipped_model_dir("elephant-tiny-lm"));
+  const auto reference = testing::fixture_json("tiny_lm", "perplexity.json");
+  std::vector<std::vector<int32_t>> prompts;
+  for (const auto& c : reference["greedy"]) prompts.push_back(testing::ids(c["prompt_ids"]));
+  ASSERT_GE(prompts.size(), 2u);
+  const auto run = [&](const engine::ForwardFn& forward, int max_step_rows) {
+    engine::EngineOptions options;
+    options.max_sequences = 3;
+    options.max_step_rows = max_step_rows;
+    options.forward = forward;
+    engine::Engine engine(*model, options);
+    std::vector<std::vector<int32_t>> outputs(prompts.size());
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      engine::GenerateOptions generate;
+      generate.max_new_tokens = 8 + 4 * static_cast<int>(i);
+      generate.stop_on_eos = false;
+      engine::Request request{prompts[i], generate, {}};
+      request.callbacks.on_finish = [&outputs, i](const engine::GenerateResult& r) { outputs[i] = r.tokens; };
+      engine.submit(std::move(request));
+    }
+    engine.run();
+    return outputs;
+  };
+  const auto cpu = run({}, 512);
+  for (int max_step_rows : {512, 5}) {
+    DeviceModelOptions options;
+    options.max_sequences = 3;
+    options.context_length = static_cast<int>(model->context_length());
+    options.max_batch_rows = max_step_rows;
+    options.max_logit_rows = 3;
+    DeviceModel device_model(*model, options);
+    const auto forward = [&device_model](const layers::RowBatch& rows, std::span<const uint8_t> logits_rows) {
+      return device_model.forward(rows, logits_rows);
+    };
+    EXPECT_EQ(run(forward, max_step_rows), cpu) << max_step_rows << " rows per step";
   }
 }
 

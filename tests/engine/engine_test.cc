@@ -110,6 +110,33 @@ TEST(Engine, TightKvBudgetQueuesAndPreemptsWithoutChangingOutputs) {
   EXPECT_EQ(engine.kv_cache().free_blocks(), engine.kv_cache().total_blocks());
 }
 
+// Steps run through EngineOptions::forward on a stand-in device: a second copy of the model with
+// its own KV cache, addressed by the rows' slots and positions (what cuda::DeviceModel does). The
+// engine's scheduling must give each sequence the same tokens as running it alone on the CPU.
+TEST(Engine, StepsThroughAForwardHookGiveTheSameOutputs) {
+  auto model = models::Model::load(testing::fixture_dir("mixtral"));
+  auto device_model = models::Model::load(testing::fixture_dir("mixtral"));
+  for (bool sampled : {false, true}) {
+    const auto jobs = mixed_jobs("mixtral", sampled);
+    const auto alone = run_alone(*model, jobs);
+    for (int max_step_rows : {512, 5}) {
+      engine::EngineOptions options;
+      options.max_step_rows = max_step_rows;
+      auto device_cache = device_model->make_kv_cache(options.max_sequences);
+      int calls = 0;
+      options.forward = [&](const layers::RowBatch& rows, std::span<const uint8_t> logits_rows) {
+        ++calls;
+        for (int64_t r = 0; r < rows.size(); ++r) {
+          EXPECT_TRUE(device_cache.reserve(rows.slots[static_cast<size_t>(r)], rows.positions[static_cast<size_t>(r)] + 1));
+        }
+        return device_model->forward(rows, device_cache, logits_rows);
+      };
+      EXPECT_EQ(run_together(*model, jobs, options), alone) << max_step_rows << " rows per step" << (sampled ? " (sampled)" : "");
+      EXPECT_GT(calls, 0);
+    }
+  }
+}
+
 TEST(Engine, FinishedSequenceStopsBeingRouted) {
   auto model = models::Model::load(testing::fixture_dir("olmoe"));
   const auto& c = model->config();
