@@ -4,7 +4,6 @@
 // exchanges are dropped (the system message stays).
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -56,11 +55,11 @@ void run(const ChatFlags& flags) {
   chat::Json messages = chat::Json::array();
   if (!flags.system.empty()) messages.push_back({{"role", "system"}, {"content", flags.system}});
   const int64_t budget = model->context_length() - flags.options.max_new_tokens;
-  const DeviceRunner device(*model, flags.model.device, 1, static_cast<int>(std::max<int64_t>(budget, 1)));
   if (budget <= 0) {
     fail("-n {} leaves no room for a prompt in the context of {} tokens", flags.options.max_new_tokens,
          model->context_length());
   }
+  const DeviceRunner device(*model, flags.model.device, 1, static_cast<int>(budget));
   std::string line;
   for (;;) {
     if (interactive) {

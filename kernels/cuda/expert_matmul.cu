@@ -2,8 +2,8 @@
 //
 // Decode (gemv): a warp owns one output feature of one expert and streams that weight row (and the
 // up row, for SwiGLU) once, one 32-bit word per lane per load with several loads in flight, against
-// up to 8 of the expert's slots; more slots take more passes. Reading each weight once is what makes int4/int8 pay:
-// decode is bound by weight bytes.
+// up to 8 of the expert's slots; more slots take more passes. Reading each weight once is what
+// makes int4/int8 pay: decode is bound by weight bytes.
 // Prefill (tiled): a block computes 64 slots × 64 outputs, staging 32 columns of activations and
 // dequantized weights in shared memory per step, each thread a 4×4 register tile. Tiles are listed
 // per expert on the device (no host round trip for the per-expert counts).
