@@ -1,11 +1,23 @@
 // The kernel tables, one per instruction set, and the run-time check of which ones this CPU can
 // run.
+#include <cpuid.h>
+
 #include "kernels/cpu/avx2/avx2.h"
 #include "kernels/cpu/avx512/avx512.h"
 #include "kernels/kernels.h"
 #include "kernels/ref/ref.h"
 
 namespace elephant::kernels {
+namespace {
+
+// CPUID leaf 1, ECX bit 29. Asked directly because clang before 15 rejects
+// __builtin_cpu_supports("f16c").
+bool cpu_has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+}
+
+}  // namespace
 
 const KernelTable& reference_kernels() {
   static const KernelTable table{Isa::kReference,
@@ -27,7 +39,7 @@ const KernelTable* avx2_kernels() {
                                  &avx2::attention_scores,
                                  &avx2::attention_values};
   const bool supported =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
   return supported ? &table : nullptr;
 }
 

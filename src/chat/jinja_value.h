@@ -48,7 +48,7 @@ class ValueDict {
   // Inserts or overwrites, keeping the original position of an existing key like Python does.
   void set(std::string key, Value value);
   const std::vector<std::pair<std::string, Value>>& entries() const { return entries_; }
-  size_t size() const { return entries_.size(); }
+  size_t size() const;
 
  private:
   std::vector<std::pair<std::string, Value>> entries_;
@@ -139,6 +139,9 @@ class Value {
   explicit Value(Data data) : data_(std::move(data)) {}
   Data data_;
 };
+
+// Defined here, where Value is complete: clang instantiates the vector's size() at its use.
+inline size_t ValueDict::size() const { return entries_.size(); }
 
 // Python operators. Each throws OperationError for operand types Python would reject.
 Value add(const Value& a, const Value& b);

@@ -17,7 +17,7 @@ nlohmann::json read_json_file(const std::filesystem::path& path) {
   text << stream.rdbuf();
   try {
     return nlohmann::json::parse(text.str());
-  } catch (const nlohmann::json::parse_error& error) {
+  } catch (const nlohmann::json::exception& error) {  // parse_error, or out_of_range for a number past double
     fail("{}: not valid JSON: {}", path.string(), error.what());
   }
 }

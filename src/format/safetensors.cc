@@ -62,7 +62,7 @@ void SafetensorsFile::parse() {
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(header_begin, header_begin + header_bytes);
-  } catch (const nlohmann::json::parse_error& error) {
+  } catch (const nlohmann::json::exception& error) {  // parse_error, or out_of_range for a number past double
     fail("{}: header is not valid JSON: {}", file_name, error.what());
   }
   if (!header.is_object()) fail("{}: header JSON must be an object, found {}", file_name, header.type_name());
@@ -82,7 +82,7 @@ void SafetensorsFile::parse() {
       }
       continue;
     }
-    const auto where = [&] { return fmt::format("{}: tensor '{}'", file_name, name); };
+    const auto where = [&file_name, &tensor = name] { return fmt::format("{}: tensor '{}'", file_name, tensor); };
     if (!entry.is_object()) fail("{}: entry must be an object, found {}", where(), entry.type_name());
     for (const char* field : {"dtype", "shape", "data_offsets"}) {
       if (!entry.contains(field)) fail("{}: missing field '{}'", where(), field);

@@ -487,7 +487,7 @@ void Server::handle_generation(const httplib::Request& http_request, httplib::Re
   Json body;
   try {
     body = Json::parse(http_request.body);
-  } catch (const Json::parse_error& error) {
+  } catch (const Json::exception& error) {  // parse_error, or out_of_range for a number past double
     throw ApiError(400, fmt::format("the request body is not valid JSON: {}", error.what()));
   }
   RequestLimits limits;

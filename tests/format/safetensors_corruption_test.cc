@@ -94,6 +94,14 @@ TEST_F(SafetensorsCorruptionTest, HeaderIsNotJson) {
               ThrowsMessage<Error>(HasSubstr("model.safetensors: header is not valid JSON")));
 }
 
+TEST_F(SafetensorsCorruptionTest, HeaderNumberPastTheRangeOfADouble) {
+  // Well-formed JSON that nlohmann refuses with out_of_range rather than parse_error (found by
+  // fuzz/safetensors_fuzz.cc).
+  EXPECT_THAT(open(write(testing::safetensors_bytes("{\"a\": {\"dtype\": 1E999}}", image_.data))),
+              ThrowsMessage<Error>(AllOf(HasSubstr("model.safetensors: header is not valid JSON"),
+                                         HasSubstr("number overflow"))));
+}
+
 TEST_F(SafetensorsCorruptionTest, HeaderJsonIsNotAnObject) {
   EXPECT_THAT(open(write(testing::safetensors_bytes("[1, 2, 3]", image_.data))),
               ThrowsMessage<Error>(HasSubstr("model.safetensors: header JSON must be an object, found array")));

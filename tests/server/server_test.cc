@@ -330,6 +330,7 @@ TEST(ServerValidation, EveryBadRequestIsA400WithAnErrorObject) {
       {"/v1/completions", "", ""},
       {"/v1/completions", "[]", ""},
       {"/v1/completions", nested, ""},
+      {"/v1/completions", R"({"prompt": "hi", "max_tokens": 1E999})", ""},  // JSON past a double (fuzz/)
       {"/v1/completions", R"({"max_tokens": 4})", "prompt"},
       {"/v1/completions", R"({"prompt": 12})", "prompt"},
       {"/v1/completions", R"({"prompt": []})", "prompt"},
