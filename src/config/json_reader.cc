@@ -51,6 +51,12 @@ int JsonReader::positive_int(const std::string& key) const {
   return json_[key].get<int>();
 }
 
+int JsonReader::layer_count(const std::string& key) const {
+  const int count = positive_int(key);
+  if (count > kMaxLayers) fail_key(key, fmt::format("a number of layers no larger than {}", kMaxLayers));
+  return count;
+}
+
 int JsonReader::positive_int_or(const std::string& key, int fallback) const {
   return has(key) ? positive_int(key) : fallback;
 }

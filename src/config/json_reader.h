@@ -11,12 +11,18 @@
 
 namespace elephant::config {
 
+// Far above any released checkpoint (the deepest Hugging Face MoE models have under 100 layers).
+inline constexpr int kMaxLayers = 4096;
+
 class JsonReader {
  public:
   JsonReader(const nlohmann::json& json, const std::filesystem::path& path) : json_(json), path_(path) {}
 
   bool has(const std::string& key) const;  // present and not null
   int positive_int(const std::string& key) const;
+  // A number of layers: a positive integer no larger than kMaxLayers. Checked before the per-layer
+  // tables are sized from it, so a mistyped count is an error instead of gigabytes of allocation.
+  int layer_count(const std::string& key) const;
   int positive_int_or(const std::string& key, int fallback) const;
   int int_or(const std::string& key, int fallback) const;
   float positive_float_or(const std::string& key, float fallback) const;

@@ -63,7 +63,7 @@ float read_rope_theta(const JsonReader& reader) {
 void read_common(const JsonReader& reader, ModelConfig& config) {
   config.vocab_size = reader.positive_int("vocab_size");
   config.hidden_size = reader.positive_int("hidden_size");
-  config.n_layers = reader.positive_int("num_hidden_layers");
+  config.n_layers = reader.layer_count("num_hidden_layers");
   config.n_heads = reader.positive_int("num_attention_heads");
   config.n_kv_heads = reader.positive_int_or("num_key_value_heads", config.n_heads);
   if (config.hidden_size % config.n_heads != 0 && !reader.has("head_dim")) {

@@ -32,8 +32,8 @@ void read_switch(const JsonReader& reader, Seq2SeqConfig& config) {
   config.d_model = reader.positive_int("d_model");
   config.n_heads = reader.positive_int("num_heads");
   config.head_dim = reader.positive_int("d_kv");
-  config.encoder.n_layers = reader.positive_int("num_layers");
-  config.decoder.n_layers = reader.positive_int_or("num_decoder_layers", config.encoder.n_layers);
+  config.encoder.n_layers = reader.layer_count("num_layers");
+  config.decoder.n_layers = reader.has("num_decoder_layers") ? reader.layer_count("num_decoder_layers") : config.encoder.n_layers;
   config.encoder.ffn = config.decoder.ffn = reader.positive_int("d_ff");
   config.encoder.is_moe = switch_sparse_layers(config.encoder.n_layers, reader.int_or("num_sparse_encoder_layers", 3));
   config.decoder.is_moe = switch_sparse_layers(config.decoder.n_layers, reader.int_or("num_sparse_decoder_layers", 3));
@@ -69,8 +69,8 @@ void read_nllb_moe(const JsonReader& reader, Seq2SeqConfig& config) {
     reader.fail_key("encoder_attention_heads", fmt::format("a divisor of d_model {}", config.d_model));
   }
   config.head_dim = config.d_model / config.n_heads;
-  config.encoder.n_layers = reader.positive_int("encoder_layers");
-  config.decoder.n_layers = reader.positive_int("decoder_layers");
+  config.encoder.n_layers = reader.layer_count("encoder_layers");
+  config.decoder.n_layers = reader.layer_count("decoder_layers");
   config.encoder.ffn = reader.positive_int("encoder_ffn_dim");
   config.decoder.ffn = reader.positive_int("decoder_ffn_dim");
   for (auto [stack, key] : {std::pair{&config.encoder, "encoder_sparse_step"}, std::pair{&config.decoder, "decoder_sparse_step"}}) {

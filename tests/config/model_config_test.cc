@@ -126,6 +126,10 @@ std::vector<BrokenConfig> broken_configs() {
        "olmoe",
        [](auto& j) { j["num_hidden_layers"] = -3; },
        {"key 'num_hidden_layers': expected a positive integer", "found -3"}},
+      {"LayerCountBeyondAnyModel",  // sized the per-layer table (GBs) before any check (fuzz/)
+       "qwen2_moe",
+       [](auto& j) { j["num_hidden_layers"] = 77777773; },
+       {"key 'num_hidden_layers': expected a number of layers no larger than 4096", "found 77777773"}},
       {"VocabSizeBeyondAnyModel",
        "mixtral",
        [](auto& j) { j["vocab_size"] = int64_t{1} << 40; },
