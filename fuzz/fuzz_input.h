@@ -13,16 +13,25 @@
 
 namespace elephant::fuzz {
 
-// A file named `name` in a directory of this process's own, holding exactly `size` bytes.
-inline std::filesystem::path write_scratch_file(const std::string& name, const uint8_t* data, size_t size) {
-  static const std::filesystem::path dir = [] {
+// A directory of this process's own (in memory where /dev/shm exists), removed at exit.
+struct ScratchDir {
+  std::filesystem::path path;
+  ScratchDir() {
     const std::filesystem::path shm = "/dev/shm";
     const auto base = std::filesystem::is_directory(shm) ? shm : std::filesystem::temp_directory_path();
-    auto d = base / ("elephant-fuzz-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(d);
-    return d;
-  }();
-  const auto path = dir / name;
+    path = base / ("elephant-fuzz-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(path);
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
+// A file named `name` in the scratch directory, holding exactly `size` bytes.
+inline std::filesystem::path write_scratch_file(const std::string& name, const uint8_t* data, size_t size) {
+  static const ScratchDir dir;
+  const auto path = dir.path / name;
   std::ofstream(path, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   return path;
 }
