@@ -28,12 +28,24 @@ struct ScratchDir {
   }
 };
 
+inline const std::filesystem::path& scratch_dir() {
+  static const ScratchDir dir;
+  return dir.path;
+}
+
 // A file named `name` in the scratch directory, holding exactly `size` bytes.
 inline std::filesystem::path write_scratch_file(const std::string& name, const uint8_t* data, size_t size) {
-  static const ScratchDir dir;
-  const auto path = dir.path / name;
+  const auto path = scratch_dir() / name;
   std::ofstream(path, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   return path;
+}
+
+// The scratch directory, holding `name` as a link to `target` (a fixed companion of the fuzzed
+// file, e.g. a checkpoint's tensors next to a fuzzed config.json).
+inline std::filesystem::path scratch_dir_with_link(const std::string& name, const std::filesystem::path& target) {
+  const auto link = scratch_dir() / name;
+  if (!std::filesystem::exists(link)) std::filesystem::create_symlink(target, link);
+  return scratch_dir();
 }
 
 }  // namespace elephant::fuzz

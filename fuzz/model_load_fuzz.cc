@@ -1,10 +1,7 @@
 // A config.json of arbitrary bytes next to a real checkpoint's tensors (the mixtral fixture): the
 // model loads or throws elephant::Error (a config that disagrees with its tensors must be named,
 // not crash a kernel), and a model that loads runs a three-token prefill and a decode step.
-#include <unistd.h>
-
 #include <cstdint>
-#include <filesystem>
 #include <vector>
 
 #include "core/error.h"
@@ -13,12 +10,8 @@
 #include "models/model.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const auto config_path = elephant::fuzz::write_scratch_file("config.json", data, size);
-  const auto dir = config_path.parent_path();
-  const auto tensors = dir / "model.safetensors";
-  if (!std::filesystem::exists(tensors)) {
-    std::filesystem::create_symlink(ELEPHANT_FIXTURES_DIR "/mixtral/model.safetensors", tensors);
-  }
+  elephant::fuzz::write_scratch_file("config.json", data, size);
+  const auto dir = elephant::fuzz::scratch_dir_with_link("model.safetensors", ELEPHANT_FIXTURES_DIR "/mixtral/model.safetensors");
   try {
     elephant::models::ModelOptions options;
     options.context_length = 8;

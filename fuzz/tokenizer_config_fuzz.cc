@@ -2,7 +2,6 @@
 // tokenizer (bos/eos from the config) and applying the config's chat template to a conversation
 // give a result or elephant::Error, never a crash or another exception type.
 #include <cstdint>
-#include <filesystem>
 
 #include "chat/chat_template.h"
 #include "core/error.h"
@@ -10,12 +9,8 @@
 #include "tokenizer/tokenizer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const auto config_path = elephant::fuzz::write_scratch_file("tokenizer_config.json", data, size);
-  const auto dir = config_path.parent_path();
-  const auto tokenizer_json = dir / "tokenizer.json";
-  if (!std::filesystem::exists(tokenizer_json)) {
-    std::filesystem::create_symlink(ELEPHANT_MODELS_DIR "/elephant-tiny-lm/tokenizer.json", tokenizer_json);
-  }
+  elephant::fuzz::write_scratch_file("tokenizer_config.json", data, size);
+  const auto dir = elephant::fuzz::scratch_dir_with_link("tokenizer.json", ELEPHANT_MODELS_DIR "/elephant-tiny-lm/tokenizer.json");
   try {
     elephant::tokenizer::Tokenizer::load(dir);
   } catch (const elephant::Error&) {
