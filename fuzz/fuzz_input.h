@@ -36,7 +36,8 @@ inline const std::filesystem::path& scratch_dir() {
 // A file named `name` in the scratch directory, holding exactly `size` bytes.
 inline std::filesystem::path write_scratch_file(const std::string& name, const uint8_t* data, size_t size) {
   const auto path = scratch_dir() / name;
-  std::ofstream(path, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   return path;
 }
 

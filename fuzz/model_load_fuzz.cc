@@ -11,7 +11,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   elephant::fuzz::write_scratch_file("config.json", data, size);
-  const auto dir = elephant::fuzz::scratch_dir_with_link("model.safetensors", ELEPHANT_FIXTURES_DIR "/mixtral/model.safetensors");
+  const auto dir =
+      elephant::fuzz::scratch_dir_with_link("model.safetensors", ELEPHANT_FIXTURES_DIR "/mixtral/model.safetensors");
   try {
     elephant::models::ModelOptions options;
     options.context_length = 8;

@@ -14,9 +14,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto file = elephant::format::SafetensorsFile::open(path);
     const auto mapped = file->mapped_bytes();
     for (const auto& [name, view] : file->tensors()) {
-      const bool inside = view.bytes.empty() || (view.bytes.data() >= mapped.data() &&
-                                                 view.bytes.data() + view.bytes.size() <= mapped.data() + mapped.size());
-      if (!inside || static_cast<size_t>(view.numel()) * elephant::dtype_size_bytes(view.dtype) != view.bytes.size()) std::abort();
+      const std::byte* begin = view.bytes.data();
+      const bool inside = view.bytes.empty() ||
+                          (begin >= mapped.data() && begin + view.bytes.size() <= mapped.data() + mapped.size());
+      const size_t expected_bytes = static_cast<size_t>(view.numel()) * elephant::dtype_size_bytes(view.dtype);
+      if (!inside || expected_bytes != view.bytes.size()) std::abort();
     }
   } catch (const elephant::Error&) {
   }

@@ -10,7 +10,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   elephant::fuzz::write_scratch_file("tokenizer_config.json", data, size);
-  const auto dir = elephant::fuzz::scratch_dir_with_link("tokenizer.json", ELEPHANT_MODELS_DIR "/elephant-tiny-lm/tokenizer.json");
+  const auto dir =
+      elephant::fuzz::scratch_dir_with_link("tokenizer.json", ELEPHANT_MODELS_DIR "/elephant-tiny-lm/tokenizer.json");
   try {
     elephant::tokenizer::Tokenizer::load(dir);
   } catch (const elephant::Error&) {

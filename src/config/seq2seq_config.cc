@@ -33,7 +33,8 @@ void read_switch(const JsonReader& reader, Seq2SeqConfig& config) {
   config.n_heads = reader.positive_int("num_heads");
   config.head_dim = reader.positive_int("d_kv");
   config.encoder.n_layers = reader.layer_count("num_layers");
-  config.decoder.n_layers = reader.has("num_decoder_layers") ? reader.layer_count("num_decoder_layers") : config.encoder.n_layers;
+  config.decoder.n_layers =
+      reader.has("num_decoder_layers") ? reader.layer_count("num_decoder_layers") : config.encoder.n_layers;
   config.encoder.ffn = config.decoder.ffn = reader.positive_int("d_ff");
   config.encoder.is_moe = switch_sparse_layers(config.encoder.n_layers, reader.int_or("num_sparse_encoder_layers", 3));
   config.decoder.is_moe = switch_sparse_layers(config.decoder.n_layers, reader.int_or("num_sparse_decoder_layers", 3));
