@@ -10,6 +10,7 @@ seconds=${1:-120}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(safetensors model_config model_load tokenizer_json tokenizer_config tokenize_text chat_template openai_request)
+scripts/setup.sh clang libclang-rt-14-dev
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DELEPHANT_CUDA=OFF \
   -DELEPHANT_BUILD_TESTS=OFF -DELEPHANT_BUILD_BENCH=OFF -DELEPHANT_LIBFUZZER=ON -DELEPHANT_SANITIZE=address,undefined >/dev/null
 cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]/%/_fuzz}"
@@ -25,6 +26,6 @@ for target in "${targets[@]}"; do
     status=1
     grep -E "ERROR|SUMMARY|Test unit written" "build-fuzz/$target.log" | head -n 5
   fi
-  grep -E "^#[0-9]+ +DONE" "build-fuzz/$target.log" | tail -n 1 || true
+  grep -E "^#[0-9]+[[:space:]]+DONE" "build-fuzz/$target.log" | tail -n 1 || true
 done
 exit $status

@@ -3,7 +3,8 @@
 # environment <repo>/.venv with the official `openai` client that tests/server/openai_client_test.py
 # drives `elephant serve` with.
 # Idempotent: packages already installed are not touched (no apt-get update), nor is a .venv that
-# already has the pinned openai version.
+# already has the pinned openai version. Arguments are further packages to install (scripts/fuzz.sh
+# asks for clang and its libFuzzer runtime this way).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 openai_version=3.54.0
@@ -13,6 +14,7 @@ packages=(
   libpcre2-dev libutf8proc-dev libsentencepiece-dev
   libopenblas-dev
   libcpp-httplib-dev
+  "$@"
 )
 missing=()
 for p in "${packages[@]}"; do
