@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-120}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(safetensors model_config model_load tokenizer_json tokenizer_config tokenize_text chat_template openai_request)
+[ ${#targets[@]} -gt 0 ] || targets=(safetensors model_config model_load quantized_model_load tokenizer_json tokenizer_config tokenize_text chat_template openai_request)
 scripts/setup.sh clang libclang-rt-14-dev
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DELEPHANT_CUDA=OFF \
   -DELEPHANT_BUILD_TESTS=OFF -DELEPHANT_BUILD_BENCH=OFF -DELEPHANT_LIBFUZZER=ON -DELEPHANT_SANITIZE=address,undefined >/dev/null
