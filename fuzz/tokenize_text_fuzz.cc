@@ -11,6 +11,7 @@
 
 #include "tokenizer/stream_decoder.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
 
 namespace {
 
@@ -18,25 +19,6 @@ const elephant::tokenizer::Tokenizer& tokenizer(int which) {
   static const auto lm = elephant::tokenizer::Tokenizer::load(ELEPHANT_MODELS_DIR "/elephant-tiny-lm");
   static const auto mt = elephant::tokenizer::Tokenizer::load(ELEPHANT_MODELS_DIR "/elephant-tiny-mt");
   return which == 0 ? *lm : *mt;
-}
-
-bool valid_utf8(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    if (n == 0 || i + n > text.size()) return false;
-    uint32_t code = n == 1 ? c : c & (0x7f >> n);
-    for (size_t k = 1; k < n; ++k) {
-      const auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xc0) != 0x80) return false;
-      code = (code << 6) | (next & 0x3f);
-    }
-    const uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (code < smallest[n] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return false;
-    i += n;
-  }
-  return true;
 }
 
 }  // namespace
@@ -51,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (id < 0 || id >= t.vocab_size()) std::abort();
       }
       const std::string decoded = t.decode(ids, /*skip_special_tokens=*/true);
-      if (which == 0 && !parse_special && valid_utf8(text) && decoded != text) std::abort();
+      if (which == 0 && !parse_special && elephant::tokenizer::is_valid_utf8(text) && decoded != text) std::abort();
       elephant::tokenizer::StreamDecoder stream(t);
       std::string streamed;
       for (const int32_t id : ids) streamed += stream.step(id);
