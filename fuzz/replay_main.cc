@@ -26,10 +26,13 @@ int main(int argc, char** argv) {
     const std::filesystem::path arg = argv[a];
     if (std::filesystem::is_directory(arg)) {
       for (const auto& entry : std::filesystem::directory_iterator(arg)) {
-        if (entry.is_regular_file()) run_file(entry.path()), ++runs;
+        if (!entry.is_regular_file()) continue;
+        run_file(entry.path());
+        ++runs;
       }
     } else {
-      run_file(arg), ++runs;
+      run_file(arg);
+      ++runs;
     }
   }
   std::printf("%d inputs ran without a crash\n", runs);
