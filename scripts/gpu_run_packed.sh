@@ -7,7 +7,9 @@
 # machine, so kernel tables for its ISAs, e.g. AVX-512, are included), cpubench (matmul_bench on
 # that CPU with all its threads; needs a pack without --cuda-only), moebench
 # (cuda_moe_bench), int4 and bf16 (elephant bench --device cuda on Mixtral-2L shapes), nographs
-# (the int4 bench without CUDA graphs), profile (ncu's per-kernel times of int4 decode steps).
+# (the int4 bench without CUDA graphs), profile (ncu's per-kernel times of int4 decode steps),
+# cpubench1 (matmul_bench's prefill on one thread, one shape: the kernels' own ratio to sgemm),
+# cpumoe (elephant bench on that CPU, int4 Mixtral-2L, batch 1-16, its best kernels and AVX2).
 set -uo pipefail
 out=$1
 budget=$2
@@ -65,10 +67,22 @@ for step in "$@"; do
       timeout "$(limit 90)" "$build/bench/cuda_moe_bench" >"$out/cuda_moe_bench.md" 2>&1
       note "cuda_moe_bench: exit $?"
       cat "$out/cuda_moe_bench.md" >>"$summary" ;;
-    int4 | nographs | profile)
+    cpubench1)
+      timeout "$(limit 120)" "$build/bench/matmul_bench" --threads 1 --shape 1024x3584 --shape 4096x14336 \
+        >"$out/matmul_bench_1thread.md" 2>&1
+      note "matmul_bench (CPU kernels, 1 thread): exit $?"
+      tail -16 "$out/matmul_bench_1thread.md" >>"$summary" ;;
+    int4 | nographs | profile | cpumoe)
       [ -d $model4 ] || timeout "$(limit 150)" "$elephant" quantize --random-model mixtral-2L -o $model4 --bits 4 --group 128 \
         >"$out/quantize.log" 2>&1
       case $step in
+        cpumoe)
+          for kernels in auto avx2; do
+            timeout "$(limit 150)" "$elephant" bench -m $model4 --kernels $kernels -p 128 -n 16 -r 3 --batch 1,2,4,8,16 \
+              >"$out/bench_cpu_int4_$kernels.txt" 2>&1
+            note "cpu bench, kernels $kernels: exit $?"
+            tail -12 "$out/bench_cpu_int4_$kernels.txt" >>"$summary"
+          done ;;
         int4) timeout "$(limit 150)" "$elephant" bench --device cuda -m $model4 -p 128 -n 32 -r 3 --batch 1,8 >"$out/bench_int4.txt" 2>&1 ;;
         nographs) timeout "$(limit 150)" "$elephant" bench --device cuda -m $model4 -p 128 -n 32 -r 3 --batch 1,8 \
           --no-cuda-graphs >"$out/bench_int4_nographs.txt" 2>&1 ;;
