@@ -170,13 +170,24 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
   std::vector<double> sgemm_seconds;
 #endif
   for (const Variant& v : variants) {
-    const double stream_gb_s = meter.measure_gb_per_s();
-    int copy = 0;
-    const double decode_seconds = median_seconds(options.reps * 3, [&] {
-      run_kernel(v.kernel, x.data(), 1, v.weights->matrix(shape, v.dtype, v.scale_dtype, v.group, copy), y.data());
-      copy = (copy + 1) % v.weights->copies;
-    });
+    // The host's bandwidth flips between levels within seconds, so each decode timing is paired
+    // with a bandwidth measurement taken right before it, and the fraction reported is the median
+    // of the per-pair fractions.
     const double bytes = static_cast<double>(v.weights->data_bytes + v.weights->scale_bytes);
+    int copy = 0;
+    std::vector<double> decode_timings, bandwidths, fractions;
+    for (int r = 0; r < options.reps * 3; ++r) {
+      const double bandwidth = meter.measure_gb_per_s(3);
+      const double seconds = median_seconds(5, [&] {
+        run_kernel(v.kernel, x.data(), 1, v.weights->matrix(shape, v.dtype, v.scale_dtype, v.group, copy), y.data());
+        copy = (copy + 1) % v.weights->copies;
+      });
+      decode_timings.push_back(seconds);
+      bandwidths.push_back(bandwidth);
+      fractions.push_back(bytes / seconds / 1e9 / bandwidth);
+    }
+    const double decode_seconds = median(decode_timings);
+    const double stream_gb_s = median(bandwidths);
     const double gb_s = bytes / decode_seconds / 1e9;
     std::string prefill = "-";
     if (options.prefill) {
@@ -199,7 +210,7 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
 #endif
     }
     fmt::print("{:>5}×{:<6} {:<20} {:9.3f} ms {:8.1f} GB/s {:8.1f} GB/s {:6.0f}% {:>8.2f} MiB   {}\n", shape.rows,
-               shape.cols, v.label, decode_seconds * 1e3, gb_s, stream_gb_s, 100.0 * gb_s / stream_gb_s,
+               shape.cols, v.label, decode_seconds * 1e3, gb_s, stream_gb_s, 100.0 * median(fractions),
                bytes / (1 << 20), prefill);
   }
 #ifdef ELEPHANT_HAVE_OPENBLAS
@@ -250,9 +261,9 @@ int main(int argc, char** argv) {
   openblas_set_num_threads(thread_count());
 #endif
   const ReadBandwidthMeter meter(size_t{512} << 20, thread_count());
-  fmt::print("kernels: {}, threads: {}; \"read BW\": STREAM-like sum of 512 MiB, median of 7 passes, measured\n"
-             "right before each row's decode timing (the host's bandwidth drifts during a run)\n",
-             ops::active_kernels().name, thread_count());
+  fmt::print("kernels: {}, threads: {}; decode: medians of {} timings, each of 5 calls after a STREAM-like read of\n"
+             "512 MiB (median of 3 passes); \"of BW\" is the median of the per-timing fractions (the host's bandwidth drifts)\n",
+             ops::active_kernels().name, thread_count(), options.reps * 3);
   fmt::print("{:<12} {:<20} {:>12} {:>13} {:>13} {:>7} {:>12}   {}\n", "shape", "weights", "decode", "weights read",
              "read BW", "of BW", "bytes", options.prefill ? fmt::format("prefill {} rows GFLOP/s", options.prefill_rows) : "");
   for (const Shape& shape : shapes) bench_shape(shape, options, meter);
