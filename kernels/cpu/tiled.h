@@ -13,6 +13,18 @@ namespace elephant::kernels {
 inline constexpr int kRowsPerPass = 4;
 inline constexpr int64_t kOutputBlock = 16;
 
+// Activation rows per pass: a Dot may declare kRowsPerPass (up to 8) when its registers hold more
+// rows; a batch's experts get 2-8 rows each, and every extra pass decodes the weights again.
+template <typename Dot>
+constexpr int rows_per_pass() {
+  if constexpr (requires { Dot::kRowsPerPass; }) {
+    static_assert(Dot::kRowsPerPass >= 1 && Dot::kRowsPerPass <= 8);
+    return Dot::kRowsPerPass;
+  } else {
+    return kRowsPerPass;
+  }
+}
+
 // Decode (one activation row) with kDecodeStreams weight rows at once, taken from evenly spaced
 // points of the row range: each is a separate sequential stream, and on Zen 3 four far-apart
 // streams per core read ~25% faster than one (the fp32 and bf16 kernels, which read four rows at
@@ -56,16 +68,23 @@ void tiled(const Dot& dot, int64_t n_rows, float* y, int64_t y_stride, int64_t r
   if constexpr (ComputesOutputTiles<Dot>) {
     if (n_rows == 1) return decode_streams(dot, y, row_begin, row_end);
   }
-  float out[kRowsPerPass];
+  constexpr int kPassRows = rows_per_pass<Dot>();
+  float out[kPassRows];
   for (int64_t block = row_begin; block < row_end; block += kOutputBlock) {
     const int64_t block_end = std::min(block + kOutputBlock, row_end);
-    for (int64_t i = 0; i < n_rows; i += kRowsPerPass) {
-      const int64_t left = std::min<int64_t>(kRowsPerPass, n_rows - i);
+    for (int64_t i = 0; i < n_rows; i += kPassRows) {
+      const int64_t left = std::min<int64_t>(kPassRows, n_rows - i);
       for (int64_t o = block; o < block_end; ++o) {
-        if (left == 4) run_rows<4>(dot, i, o, out);
-        if (left == 3) run_rows<3>(dot, i, o, out);
-        if (left == 2) run_rows<2>(dot, i, o, out);
-        if (left == 1) run_rows<1>(dot, i, o, out);
+        switch (left) {
+          case 8: if constexpr (kPassRows >= 8) run_rows<8>(dot, i, o, out); break;
+          case 7: if constexpr (kPassRows >= 7) run_rows<7>(dot, i, o, out); break;
+          case 6: if constexpr (kPassRows >= 6) run_rows<6>(dot, i, o, out); break;
+          case 5: if constexpr (kPassRows >= 5) run_rows<5>(dot, i, o, out); break;
+          case 4: if constexpr (kPassRows >= 4) run_rows<4>(dot, i, o, out); break;
+          case 3: if constexpr (kPassRows >= 3) run_rows<3>(dot, i, o, out); break;
+          case 2: if constexpr (kPassRows >= 2) run_rows<2>(dot, i, o, out); break;
+          default: run_rows<1>(dot, i, o, out); break;
+        }
         for (int64_t r = 0; r < left; ++r) y[(i + r) * y_stride + o] = out[r];
       }
     }
