@@ -55,13 +55,25 @@ std::vector<double> reference_matmul(const std::vector<float>& x, int64_t n, con
 
 double silu(double g) { return g / (1.0 + std::exp(-g)); }
 
+// Widths that exercise 16-byte activation loads (hidden % 4 == 0) and single ones, rows that end
+// inside a 16-byte chunk (bf16 301, int4 336), and more experts than one pass of the kernel takes.
+struct RouterCase {
+  DeviceFormat format;
+  int64_t hidden;
+  int64_t group;
+};
+
 TEST(CudaRouter, MatchesTheCpuRuleWithPruning) {
   ELEPHANT_REQUIRE_CUDA_DEVICE();
   const int64_t n_rows = 37;
-  const int64_t hidden = 300;
   const int n_experts = 60;
-  for (DeviceFormat format : {DeviceFormat::kF32, DeviceFormat::kBF16}) {
-    const RandomMatrix gate = random_matrix(format, n_experts, hidden, 0, 3, 0.2f);
+  for (const RouterCase& router_case : {RouterCase{DeviceFormat::kF32, 300, 0}, RouterCase{DeviceFormat::kBF16, 300, 0},
+                                        RouterCase{DeviceFormat::kBF16, 301, 0}, RouterCase{DeviceFormat::kInt8, 300, 0},
+                                        RouterCase{DeviceFormat::kInt4, 336, 16}}) {
+    const DeviceFormat format = router_case.format;
+    const int64_t hidden = router_case.hidden;
+    SCOPED_TRACE(fmt::format("{} hidden {}", device_format_name(format), hidden));
+    const RandomMatrix gate = random_matrix(format, n_experts, hidden, router_case.group, 3, 0.2f);
     const std::vector<float> x = random_values(n_rows * hidden, 4);
     std::vector<uint8_t> active(static_cast<size_t>(n_rows), 1);
     active[3] = active[20] = active[36] = 0;
@@ -262,7 +274,6 @@ TEST(CudaFinalize, SumsInExpertOrderLikeTheCpuUnpermute) {
   const int n_experts = 8;
   const int top_k = 2;
   const int64_t n_rows = 19;
-  const int64_t hidden = 515;
   std::mt19937 rng(9);
   layers::Routing routing;
   routing.top_k = top_k;
@@ -276,24 +287,27 @@ TEST(CudaFinalize, SumsInExpertOrderLikeTheCpuUnpermute) {
     routing.weights.push_back(pruned ? 0.0f : 0.3f);
   }
   const layers::ExpertGroups groups = layers::moe_permute(routing, n_experts + 1);
-  const std::vector<float> y = random_values(n_rows * top_k * hidden, 10);
-  const std::vector<float> residual = random_values(n_rows * hidden, 11);
-  std::vector<float> expected(static_cast<size_t>(n_rows * hidden));
-  layers::moe_unpermute(routing, groups, y.data(), hidden, 1.0f, n_experts, expected.data());
-  for (size_t i = 0; i < expected.size(); ++i) expected[i] += residual[i];
-
   std::vector<int32_t> position_of(groups.position_of.begin(), groups.position_of.end());
   const DeviceBuffer<int32_t> d_experts = to_device(routing.experts);
   const DeviceBuffer<float> d_weights = to_device(routing.weights);
   const DeviceBuffer<int32_t> d_position = to_device(position_of);
-  const DeviceBuffer<float> d_y = to_device(y);
-  const DeviceBuffer<float> d_residual = to_device(residual);
-  DeviceBuffer<float> d_out(expected.size());
-  launch_moe_finalize(d_experts.data(), d_weights.data(), d_position.data(), n_rows, top_k, n_experts, d_y.data(),
-                      hidden, 1.0f, d_residual.data(), d_out.data(), nullptr);
-  const std::vector<float> out = d_out.download();
-  // Same order of the same fp32 operations; only fused multiply-adds may round differently.
-  expect_close(expected, out, reduction_tolerance(kEpsF32, top_k + 1, 1, max_abs(expected)), "finalize");
+  // 515 takes single-float loads; 1100 takes 16-byte loads and ends inside a block.
+  for (const int64_t hidden : {int64_t{515}, int64_t{1100}}) {
+    SCOPED_TRACE(fmt::format("hidden {}", hidden));
+    const std::vector<float> y = random_values(n_rows * top_k * hidden, 10);
+    const std::vector<float> residual = random_values(n_rows * hidden, 11);
+    std::vector<float> expected(static_cast<size_t>(n_rows * hidden));
+    layers::moe_unpermute(routing, groups, y.data(), hidden, 1.0f, n_experts, expected.data());
+    for (size_t i = 0; i < expected.size(); ++i) expected[i] += residual[i];
+    const DeviceBuffer<float> d_y = to_device(y);
+    const DeviceBuffer<float> d_residual = to_device(residual);
+    DeviceBuffer<float> d_out(expected.size());
+    launch_moe_finalize(d_experts.data(), d_weights.data(), d_position.data(), n_rows, top_k, n_experts, d_y.data(),
+                        hidden, 1.0f, d_residual.data(), d_out.data(), nullptr);
+    const std::vector<float> out = d_out.download();
+    // Same order of the same fp32 operations; only fused multiply-adds may round differently.
+    expect_close(expected, out, reduction_tolerance(kEpsF32, top_k + 1, 1, max_abs(expected)), "finalize");
+  }
 }
 
 // The whole block against a CPU composition of the reference functions, on both paths.
