@@ -26,6 +26,12 @@ if [ $cuda_only = 1 ]; then
   find "$stage/build-gpu/tests" -type f -perm -u+x ! -path '*/cuda/*' ! -path '*/cli/*' -delete
 fi
 echo "$root" >"$stage/build-gpu/source_dir.txt"
+# ctest includes CMake's GoogleTest discovery script by this machine's absolute path when it runs
+# (DISCOVERY_MODE PRE_TEST); a GPU machine with another CMake lacks it, so it travels too.
+discovery=$(grep -rhom1 '/[^ "]*/GoogleTestAddTests.cmake' "$stage/build-gpu/tests" | head -1)
+mkdir -p "$stage/build-gpu/_cmake"
+cp "$discovery" "$stage/build-gpu/_cmake/"
+echo "$discovery" >"$stage/build-gpu/_cmake/path.txt"
 # The C++ runtime is the target's own (newer is compatible); ours goes along as a fallback only.
 mkdir -p "$stage/build-gpu/_libs" "$stage/build-gpu/_libs_fallback"
 cp -L "$(g++ -print-file-name=libstdc++.so.6)" "$(g++ -print-file-name=libgcc_s.so.1)" "$stage/build-gpu/_libs_fallback/"

@@ -34,6 +34,10 @@ elif [ "$(cd "$source_dir" && pwd -P)" != "$(pwd -P)" ]; then
   exit 1
 fi
 build=$source_dir/build-gpu
+discovery=$(cat "$build/_cmake/path.txt")
+if [ ! -e "$discovery" ]; then
+  mkdir -p "$(dirname "$discovery")" && cp "$build/_cmake/GoogleTestAddTests.cmake" "$discovery"
+fi
 cublas=""
 for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
   ls "$d"/libcublas.so.* >/dev/null 2>&1 && { cublas=$d; break; }
