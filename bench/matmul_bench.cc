@@ -90,10 +90,12 @@ double seconds_of(const std::function<void()>& fn) {
 // reps (a, b) timings of two functions called alternately, after one warm-up call of each. OpenMP
 // and OpenBLAS each keep their worker threads spinning for a while after a call; on a machine
 // with few cores those spinning threads would take the cores from the other library's call, so
-// each call starts after a pause long enough for them to go to sleep.
+// each call starts after a pause long enough for them to go to sleep. OpenBLAS's threads yield-spin
+// for 2^28 cycles (~70 ms at 4 GHz) by default: with 50 ms they still took a core from some of our
+// calls on Zen 4 (perf: 11% of samples in sched_yield; prefill ratios dropping to 0.5× at random).
 std::vector<std::pair<double, double>> alternate_seconds(int reps, const std::function<void()>& a,
                                                          const std::function<void()>& b) {
-  constexpr auto kSettle = std::chrono::milliseconds(50);
+  constexpr auto kSettle = std::chrono::milliseconds(150);
   a();
   b();
   std::vector<std::pair<double, double>> pairs;
