@@ -27,29 +27,6 @@ __device__ __forceinline__ int64_t source_row(const int32_t* slot_row, int64_t s
   return slot_row != nullptr ? slot_row[slot] : slot;
 }
 
-// kN consecutive activations from p; one 8- or 16-byte load per pair or quad when kVector (the
-// launcher checked alignment), else single floats.
-template <int kN, bool kVector>
-__device__ __forceinline__ void load_activations(const float* p, float* values) {
-  if constexpr (kVector && kN % 4 == 0) {
-#pragma unroll
-    for (int q = 0; q < kN / 4; ++q) {
-      const float4 v = __ldg(reinterpret_cast<const float4*>(p) + q);
-      values[4 * q] = v.x;
-      values[4 * q + 1] = v.y;
-      values[4 * q + 2] = v.z;
-      values[4 * q + 3] = v.w;
-    }
-  } else if constexpr (kVector && kN == 2) {
-    const float2 v = __ldg(reinterpret_cast<const float2*>(p));
-    values[0] = v.x;
-    values[1] = v.y;
-  } else {
-#pragma unroll
-    for (int c = 0; c < kN; ++c) values[c] = __ldg(p + c);
-  }
-}
-
 // Lane l reads words l, l + 32, ... of the row, so a warp's loads cover consecutive bytes of the
 // weights and, word by word, consecutive activations: both coalesced. (A 16-byte load per lane
 // would spread one warp's activation reads over 32 cache lines for int4.)

@@ -93,6 +93,29 @@ __device__ __forceinline__ float value_at(const MatrixView& m, int row, int col)
   return value_before_row_scale<F>(m, row, col) * row_scale<F>(m, row);
 }
 
+// kN consecutive activations from p; one 8- or 16-byte load per pair or quad when kVector (the
+// launcher checked alignment), else single floats.
+template <int kN, bool kVector>
+__device__ __forceinline__ void load_activations(const float* p, float* values) {
+  if constexpr (kVector && kN % 4 == 0) {
+#pragma unroll
+    for (int q = 0; q < kN / 4; ++q) {
+      const float4 v = __ldg(reinterpret_cast<const float4*>(p) + q);
+      values[4 * q] = v.x;
+      values[4 * q + 1] = v.y;
+      values[4 * q + 2] = v.z;
+      values[4 * q + 3] = v.w;
+    }
+  } else if constexpr (kVector && kN == 2) {
+    const float2 v = __ldg(reinterpret_cast<const float2*>(p));
+    values[0] = v.x;
+    values[1] = v.y;
+  } else {
+#pragma unroll
+    for (int c = 0; c < kN; ++c) values[c] = __ldg(p + c);
+  }
+}
+
 __device__ __forceinline__ float silu_times(float gate, float up) { return gate / (1.0f + expf(-gate)) * up; }
 
 template <DeviceFormat F>

@@ -31,26 +31,6 @@ constexpr int kExpertsPerPass = 8;
 constexpr int kChunksPerThread = 2;
 constexpr int kWordsPerChunk = 4;
 
-// kN consecutive activations from p: 16-byte loads when kVector (the launcher checked alignment),
-// else single floats.
-template <int kN, bool kVector>
-__device__ __forceinline__ void load_activations(const float* p, float* values) {
-  if constexpr (kVector) {
-    static_assert(kN % 4 == 0, "16-byte activation loads need whole quads");
-#pragma unroll
-    for (int q = 0; q < kN / 4; ++q) {
-      const float4 v = __ldg(reinterpret_cast<const float4*>(p) + q);
-      values[4 * q] = v.x;
-      values[4 * q + 1] = v.y;
-      values[4 * q + 2] = v.z;
-      values[4 * q + 3] = v.w;
-    }
-  } else {
-#pragma unroll
-    for (int c = 0; c < kN; ++c) values[c] = __ldg(p + c);
-  }
-}
-
 // Leaves warp w's share of logit e, before int8's row scale, in warp_partials[w][e].
 template <DeviceFormat F, bool kVectorX>
 __device__ __forceinline__ void gate_partial_dots(const float* x_row, const MatrixView& gate,
