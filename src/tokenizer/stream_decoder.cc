@@ -5,17 +5,49 @@
 // neighbourhood as in a full decode) followed by the ids not yet emitted. The new text is the
 // window's decode minus the context's decode. It is held back while it ends in U+FFFD, which is
 // how an unfinished UTF-8 sequence decodes; finish() releases it.
+//
+// Hugging Face's ByteFallback decoder judges a run of <0xXX> tokens as a whole: valid UTF-8 gives
+// its text, anything else one U+FFFD per byte, so "€" followed by an invalid byte in the same run
+// decodes to four U+FFFD. With such a decoder a run's text is final only once the run has ended,
+// and byte tokens are held. Whether the tokenizer decodes runs that way is probed once, by
+// decoding exactly that example (libsentencepiece's byte fallback, for one, decodes per character).
 #include "tokenizer/stream_decoder.h"
+
+#include <cctype>
+#include <optional>
 
 #include "tokenizer/unicode.h"
 
 namespace elephant::tokenizer {
 
+namespace {
+
+bool is_byte_token(const Tokenizer& tokenizer, int32_t id) {
+  const std::optional<std::string> token = tokenizer.id_to_token(id);
+  return token && token->size() == 6 && token->starts_with("<0x") && token->ends_with('>') &&
+         std::isxdigit(static_cast<unsigned char>((*token)[3])) && std::isxdigit(static_cast<unsigned char>((*token)[4]));
+}
+
+bool decodes_byte_runs_whole(const Tokenizer& tokenizer) {
+  std::vector<int32_t> ids;
+  for (const char* token : {"<0xE2>", "<0x82>", "<0xAC>", "<0xFF>"}) {
+    const std::optional<int32_t> id = tokenizer.token_to_id(token);
+    if (!id || !is_byte_token(tokenizer, *id)) return false;
+    ids.push_back(*id);
+  }
+  return !tokenizer.decode(ids).starts_with("\xE2\x82\xAC");
+}
+
+}  // namespace
+
 StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool skip_special_tokens)
-    : tokenizer_(tokenizer), skip_special_tokens_(skip_special_tokens) {}
+    : tokenizer_(tokenizer),
+      skip_special_tokens_(skip_special_tokens),
+      hold_byte_runs_(decodes_byte_runs_whole(tokenizer)) {}
 
 std::string StreamDecoder::step(int32_t id) {
   ids_.push_back(id);
+  if (hold_byte_runs_ && is_byte_token(tokenizer_, id)) return {};
   std::string text = tokenizer_.decode(ids_, skip_special_tokens_);
   if (text.size() <= emitted_prefix_.size() || !text.starts_with(emitted_prefix_) ||
       text.ends_with(kReplacementChar)) {

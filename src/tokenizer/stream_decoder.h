@@ -29,6 +29,7 @@ class StreamDecoder {
  private:
   const Tokenizer& tokenizer_;
   bool skip_special_tokens_;
+  bool hold_byte_runs_;            // the decoder turns a whole <0xXX> run into U+FFFDs if any byte is invalid
   std::vector<int32_t> ids_;      // window: ids from prefix_start_ on are still needed for context
   std::size_t read_start_ = 0;    // ids_[read_start_..] have not been emitted yet
   std::string emitted_prefix_;    // decode(ids_[0..read_start_)), already returned to the caller

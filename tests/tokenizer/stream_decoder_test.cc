@@ -57,6 +57,26 @@ TEST(StreamDecoder, HoldsPartialCharacters) {
   EXPECT_NE(text.find("\xF0\x9F\x98\x80"), std::string::npos);
 }
 
+// Hugging Face's ByteFallback decoder turns a whole run of byte tokens into U+FFFDs when any byte
+// of it is invalid, even after a complete character: nothing of a run may be emitted before it
+// ends. SentencePiece's byte fallback decodes per character; both must stream as they decode.
+TEST(StreamDecoder, ByteRunsStreamAsTheFullDecodeJudgesThem) {
+  for (const char* fixture : {"bpe_byte_fallback", "spm_bpe_byte_fallback"}) {
+    auto tokenizer = Tokenizer::load(fixture_root() / fixture);
+    std::vector<int32_t> ids;
+    for (const char* token : {"<0xE2>", "<0x82>", "<0xAC>", "<0xFF>"}) {  // "€" then an invalid byte
+      const auto id = tokenizer->token_to_id(token);
+      ASSERT_TRUE(id.has_value()) << fixture << " " << token;
+      ids.push_back(*id);
+    }
+    const auto word = tokenizer->encode("hello", false);
+    ids.insert(ids.end(), word.begin(), word.end());
+    std::size_t invalid = 0;
+    EXPECT_EQ(stream(*tokenizer, ids, false, invalid), tokenizer->decode(ids)) << fixture;
+    EXPECT_EQ(invalid, 0u) << fixture;
+  }
+}
+
 // The leading space of SentencePiece-style tokens appears between words but not at the start.
 TEST(StreamDecoder, KeepsLeadingSpaceRules) {
   auto tokenizer = Tokenizer::load(fixture_root() / "mistral_v3_json");
