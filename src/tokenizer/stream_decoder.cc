@@ -11,8 +11,14 @@
 // decodes to four U+FFFD. With such a decoder a run's text is final only once the run has ended,
 // and byte tokens are held. Whether the tokenizer decodes runs that way is probed once, by
 // decoding exactly that example (libsentencepiece's byte fallback, for one, decodes per character).
+//
+// While text is held the window grows with every id, and re-decoding it at every step would cost
+// O(n²) over a long run of genuine U+FFFD (invalid bytes decode like an unfinished character).
+// Past kEagerHeldIds held ids the window is decoded only when their count reaches a power of two:
+// holding longer delays text but never changes it, and the total work stays linear.
 #include "tokenizer/stream_decoder.h"
 
+#include <bit>
 #include <cctype>
 #include <optional>
 
@@ -21,6 +27,8 @@
 namespace elephant::tokenizer {
 
 namespace {
+
+constexpr std::size_t kEagerHeldIds = 16;
 
 bool is_byte_token(const Tokenizer& tokenizer, int32_t id) {
   const std::optional<std::string> token = tokenizer.id_to_token(id);
@@ -48,6 +56,8 @@ StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool skip_special_token
 std::string StreamDecoder::step(int32_t id) {
   ids_.push_back(id);
   if (hold_byte_runs_ && is_byte_token(tokenizer_, id)) return {};
+  const std::size_t held = ids_.size() - read_start_;
+  if (held > kEagerHeldIds && !std::has_single_bit(held)) return {};
   std::string text = tokenizer_.decode(ids_, skip_special_tokens_);
   if (text.size() <= emitted_prefix_.size() || !text.starts_with(emitted_prefix_) ||
       text.ends_with(kReplacementChar)) {

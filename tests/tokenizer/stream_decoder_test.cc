@@ -77,6 +77,47 @@ TEST(StreamDecoder, ByteRunsStreamAsTheFullDecodeJudgesThem) {
   }
 }
 
+// Counts the ids that pass through decode: the streaming decoder's work.
+class CountingTokenizer : public Tokenizer {
+ public:
+  explicit CountingTokenizer(const Tokenizer& inner) : inner_(inner) {}
+  int32_t vocab_size() const override { return inner_.vocab_size(); }
+  std::optional<int32_t> token_to_id(std::string_view token) const override { return inner_.token_to_id(token); }
+  std::optional<std::string> id_to_token(int32_t id) const override { return inner_.id_to_token(id); }
+  bool is_special(int32_t id) const override { return inner_.is_special(id); }
+  std::size_t decoded_ids = 0;
+
+ protected:
+  std::vector<int32_t> encode_impl(std::string_view text, bool add_special, bool parse_special) const override {
+    return inner_.encode(text, add_special, parse_special);
+  }
+  std::string decode_impl(std::span<const int32_t> ids, bool skip_special) const override {
+    const_cast<CountingTokenizer*>(this)->decoded_ids += ids.size();
+    return inner_.decode(ids, skip_special);
+  }
+
+ private:
+  const Tokenizer& inner_;
+};
+
+// Invalid bytes decode to U+FFFD, as an unfinished character does, so a long run of them is held
+// back; the work must still grow linearly with the run (it was quadratic: every step re-decoded
+// the whole held window), and the text must still be the full decode's.
+TEST(StreamDecoder, LongRunsOfReplacementCharactersCostLinearWork) {
+  auto inner = Tokenizer::load(fixture_root() / "bpe_gpt2");
+  const auto invalid_byte = inner->token_to_id("\xC3\xBF");  // byte 0xFF in the byte-level alphabet ("ÿ")
+  ASSERT_TRUE(invalid_byte.has_value());
+  std::vector<int32_t> ids(4000, *invalid_byte);
+  const auto word = inner->encode(" end", false);
+  ids.insert(ids.end(), word.begin(), word.end());
+  CountingTokenizer tokenizer(*inner);
+  std::size_t invalid = 0;
+  const std::string streamed = stream(tokenizer, ids, false, invalid);
+  EXPECT_EQ(streamed, inner->decode(ids));
+  EXPECT_EQ(invalid, 0u);
+  EXPECT_LE(tokenizer.decoded_ids, 8 * ids.size());
+}
+
 // The leading space of SentencePiece-style tokens appears between words but not at the start.
 TEST(StreamDecoder, KeepsLeadingSpaceRules) {
   auto tokenizer = Tokenizer::load(fixture_root() / "mistral_v3_json");
