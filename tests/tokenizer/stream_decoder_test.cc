@@ -85,14 +85,14 @@ class CountingTokenizer : public Tokenizer {
   std::optional<int32_t> token_to_id(std::string_view token) const override { return inner_.token_to_id(token); }
   std::optional<std::string> id_to_token(int32_t id) const override { return inner_.id_to_token(id); }
   bool is_special(int32_t id) const override { return inner_.is_special(id); }
-  std::size_t decoded_ids = 0;
+  mutable std::size_t decoded_ids = 0;
 
  protected:
   std::vector<int32_t> encode_impl(std::string_view text, bool add_special, bool parse_special) const override {
     return inner_.encode(text, add_special, parse_special);
   }
   std::string decode_impl(std::span<const int32_t> ids, bool skip_special) const override {
-    const_cast<CountingTokenizer*>(this)->decoded_ids += ids.size();
+    decoded_ids += ids.size();
     return inner_.decode(ids, skip_special);
   }
 
