@@ -63,14 +63,6 @@ class Metaspace final : public Decoder {
   bool strip_first_;
 };
 
-std::optional<unsigned char> byte_token_value(std::string_view token) {
-  if (token.size() != 6 || !token.starts_with("<0x") || token.back() != '>') return std::nullopt;
-  unsigned value = 0;
-  auto [end, error] = std::from_chars(token.data() + 3, token.data() + 5, value, 16);
-  if (error != std::errc() || end != token.data() + 5) return std::nullopt;
-  return static_cast<unsigned char>(value);
-}
-
 class ByteFallback final : public Decoder {
  public:
   void decode_chain(std::vector<std::string>& tokens) const override {
@@ -195,6 +187,14 @@ std::size_t count_field(const JsonField& node, std::string_view key) {
 }
 
 }  // namespace
+
+std::optional<unsigned char> byte_token_value(std::string_view token) {
+  if (token.size() != 6 || !token.starts_with("<0x") || token.back() != '>') return std::nullopt;
+  unsigned value = 0;
+  auto [end, error] = std::from_chars(token.data() + 3, token.data() + 5, value, 16);
+  if (error != std::errc() || end != token.data() + 5) return std::nullopt;
+  return static_cast<unsigned char>(value);
+}
 
 std::unique_ptr<Decoder> parse_decoder(const JsonField& node) {
   std::string type = node.type();

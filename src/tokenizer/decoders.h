@@ -6,7 +6,9 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tokenizer/json_fields.h"
@@ -20,5 +22,8 @@ class Decoder {
 };
 
 std::unique_ptr<Decoder> parse_decoder(const JsonField& node);
+
+// The byte of a byte-fallback token "<0xXX>", or nullopt for any other token.
+std::optional<unsigned char> byte_token_value(std::string_view token);
 
 }  // namespace elephant::tokenizer

@@ -19,9 +19,9 @@
 #include "tokenizer/stream_decoder.h"
 
 #include <bit>
-#include <cctype>
 #include <optional>
 
+#include "tokenizer/decoders.h"
 #include "tokenizer/unicode.h"
 
 namespace elephant::tokenizer {
@@ -32,8 +32,7 @@ constexpr std::size_t kEagerHeldIds = 16;
 
 bool is_byte_token(const Tokenizer& tokenizer, int32_t id) {
   const std::optional<std::string> token = tokenizer.id_to_token(id);
-  return token && token->size() == 6 && token->starts_with("<0x") && token->ends_with('>') &&
-         std::isxdigit(static_cast<unsigned char>((*token)[3])) && std::isxdigit(static_cast<unsigned char>((*token)[4]));
+  return token && byte_token_value(*token).has_value();
 }
 
 bool decodes_byte_runs_whole(const Tokenizer& tokenizer) {
