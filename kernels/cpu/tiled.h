@@ -61,7 +61,42 @@ void decode_streams(const Dot& dot, float* y, int64_t row_begin, int64_t row_end
   for (int64_t o = row_begin + kDecodeStreams * stride; o < row_end; ++o) dot.template compute<1, 1>(0, &o, y + o);
 }
 
-// Runs run_rows over activation rows [0, n_rows) × output rows [row_begin, row_end); one activation
+// Weight rows per multi-row tile: a Dot that computes output tiles may declare kOutputsPerPass
+// (1 or 2) when its registers hold that many; a second output row shares each activation load
+// of the pass.
+template <typename Dot>
+constexpr int outputs_per_pass() {
+  if constexpr (requires { Dot::kOutputsPerPass; }) {
+    static_assert(ComputesOutputTiles<Dot> && Dot::kOutputsPerPass >= 1 && Dot::kOutputsPerPass <= 2);
+    return Dot::kOutputsPerPass;
+  } else {
+    return 1;
+  }
+}
+
+// Activation rows [i, i + kRows) against output rows [begin, end).
+template <int kRows, typename Dot>
+void pass(const Dot& dot, int64_t i, int64_t begin, int64_t end, float* y, int64_t y_stride) {
+  constexpr int kOutputs = outputs_per_pass<Dot>();
+  float out[kRows * kOutputs];
+  int64_t o = begin;
+  if constexpr (kOutputs > 1) {
+    for (; o + kOutputs <= end; o += kOutputs) {
+      int64_t tile[kOutputs];
+      for (int j = 0; j < kOutputs; ++j) tile[j] = o + j;
+      dot.template compute<kRows, kOutputs>(i, tile, out);
+      for (int r = 0; r < kRows; ++r) {
+        for (int j = 0; j < kOutputs; ++j) y[(i + r) * y_stride + o + j] = out[r * kOutputs + j];
+      }
+    }
+  }
+  for (; o < end; ++o) {
+    run_rows<kRows>(dot, i, o, out);
+    for (int r = 0; r < kRows; ++r) y[(i + r) * y_stride + o] = out[r];
+  }
+}
+
+// Runs passes over activation rows [0, n_rows) × output rows [row_begin, row_end); one activation
 // row goes to decode_streams when the Dot can compute output tiles.
 template <typename Dot>
 void tiled(const Dot& dot, int64_t n_rows, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
@@ -69,23 +104,18 @@ void tiled(const Dot& dot, int64_t n_rows, float* y, int64_t y_stride, int64_t r
     if (n_rows == 1) return decode_streams(dot, y, row_begin, row_end);
   }
   constexpr int kPassRows = rows_per_pass<Dot>();
-  float out[kPassRows];
   for (int64_t block = row_begin; block < row_end; block += kOutputBlock) {
     const int64_t block_end = std::min(block + kOutputBlock, row_end);
     for (int64_t i = 0; i < n_rows; i += kPassRows) {
-      const int64_t left = std::min<int64_t>(kPassRows, n_rows - i);
-      for (int64_t o = block; o < block_end; ++o) {
-        switch (left) {
-          case 8: if constexpr (kPassRows >= 8) run_rows<8>(dot, i, o, out); break;
-          case 7: if constexpr (kPassRows >= 7) run_rows<7>(dot, i, o, out); break;
-          case 6: if constexpr (kPassRows >= 6) run_rows<6>(dot, i, o, out); break;
-          case 5: if constexpr (kPassRows >= 5) run_rows<5>(dot, i, o, out); break;
-          case 4: if constexpr (kPassRows >= 4) run_rows<4>(dot, i, o, out); break;
-          case 3: if constexpr (kPassRows >= 3) run_rows<3>(dot, i, o, out); break;
-          case 2: if constexpr (kPassRows >= 2) run_rows<2>(dot, i, o, out); break;
-          default: run_rows<1>(dot, i, o, out); break;
-        }
-        for (int64_t r = 0; r < left; ++r) y[(i + r) * y_stride + o] = out[r];
+      switch (std::min<int64_t>(kPassRows, n_rows - i)) {
+        case 8: if constexpr (kPassRows >= 8) pass<8>(dot, i, block, block_end, y, y_stride); break;
+        case 7: if constexpr (kPassRows >= 7) pass<7>(dot, i, block, block_end, y, y_stride); break;
+        case 6: if constexpr (kPassRows >= 6) pass<6>(dot, i, block, block_end, y, y_stride); break;
+        case 5: if constexpr (kPassRows >= 5) pass<5>(dot, i, block, block_end, y, y_stride); break;
+        case 4: if constexpr (kPassRows >= 4) pass<4>(dot, i, block, block_end, y, y_stride); break;
+        case 3: if constexpr (kPassRows >= 3) pass<3>(dot, i, block, block_end, y, y_stride); break;
+        case 2: if constexpr (kPassRows >= 2) pass<2>(dot, i, block, block_end, y, y_stride); break;
+        default: pass<1>(dot, i, block, block_end, y, y_stride); break;
       }
     }
   }

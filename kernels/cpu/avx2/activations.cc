@@ -89,8 +89,8 @@ const NibbleOrderActivations& quantize_rows_nibble_order(const float* x, int64_t
   const int64_t groups = cols / group;
   if (scratch.values.size() < static_cast<size_t>(n_rows * cols)) scratch.values.resize(static_cast<size_t>(n_rows * cols));
   if (scratch.scales.size() < static_cast<size_t>(n_rows)) scratch.scales.resize(static_cast<size_t>(n_rows));
-  if (scratch.group_sums.size() < static_cast<size_t>(n_rows * groups)) {
-    scratch.group_sums.resize(static_cast<size_t>(n_rows * groups));
+  if (scratch.group_offsets.size() < static_cast<size_t>(n_rows * groups)) {
+    scratch.group_offsets.resize(static_cast<size_t>(n_rows * groups));
   }
   const int64_t pairs = (groups + 1) / 2;
   if (scratch.pair_offsets.size() < static_cast<size_t>(n_rows * pairs * 8)) {
@@ -106,7 +106,7 @@ const NibbleOrderActivations& quantize_rows_nibble_order(const float* x, int64_t
     std::fill(offsets, offsets + pairs * 8, 0);
     for (int64_t g = 0; g < groups; ++g) {
       const int32_t sum = sum_values(q + g * group, group);
-      scratch.group_sums[static_cast<size_t>(i * groups + g)] = sum;
+      scratch.group_offsets[static_cast<size_t>(i * groups + g)] = -kInt4Offset * sum;
       offsets[(g / 2) * 8 + (g % 2) * 2] = kInt4Offset * sum;
     }
   }

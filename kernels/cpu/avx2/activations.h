@@ -25,9 +25,10 @@ const ActivationScratch& quantize_rows(const float* x, int64_t n_rows, int64_t c
 // unsigned operand of maddubs / dpbusd. The offset is removed per group:
 // Σ (u - 8)·x = Σ u·x - 8·Σ x, with Σ x of each group precomputed.
 struct NibbleOrderActivations {
-  std::vector<int8_t> values;       // [n_rows, cols], each 64-column block as even then odd columns
-  std::vector<float> scales;        // [n_rows]
-  std::vector<int32_t> group_sums;  // [n_rows, cols / group]
+  std::vector<int8_t> values;          // [n_rows, cols], each 64-column block as even then odd columns
+  std::vector<float> scales;           // [n_rows]
+  // -8·Σx of each group: the AVX-512 kernel starts a group's accumulator at it (in lane 0).
+  std::vector<int32_t> group_offsets;  // [n_rows, cols / group]
   // The same offsets laid out for the AVX2 kernel, which reduces two groups at once with
   // hadd(group g, group g + 1): lanes 0, 1, 4, 5 then hold g and lanes 2, 3, 6, 7 hold g + 1.
   // Per row and group pair: [8·Σx(g), 0, 8·Σx(g + 1), 0, 0, 0, 0, 0] (0 for a missing g + 1).
