@@ -30,7 +30,7 @@ CLI::Option* add_model_flags(CLI::App* command, ModelFlags& flags, bool model_re
                         std::string(ELEPHANT_DEFAULT_MODEL_DIR));
   }
   command->add_option("-t,--threads", flags.threads, "worker threads (default: all cores)")->check(CLI::Range(1, 4096));
-  command->add_option("--kernels", flags.kernels, "kernel set: auto, avx512, avx2, reference");
+  command->add_option("--kernels", flags.kernels, "kernel set: auto (the best with fp32 activations), avx512, avx2, reference; avx512_bf16: BF16 weights take bf16-rounded activations (faster, 2^-9 relative error per activation)");
   command->add_option("--experts-per-token", flags.experts_per_token,
                       "override the number of routed experts per token (1..E)");
   command->add_option("--context", flags.context, "KV-cache length per sequence (default: max_position_embeddings)")

@@ -4,6 +4,7 @@
 
 #include "kernels/cpu/avx2/avx2.h"
 #include "kernels/cpu/avx512/avx512.h"
+#include "kernels/cpu/avx512_bf16/avx512_bf16.h"
 #include "kernels/kernels.h"
 #include "kernels/ref/ref.h"
 
@@ -15,6 +16,12 @@ namespace {
 bool cpu_has_f16c() {
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+}
+
+// CPUID leaf 7 sub-leaf 1, EAX bit 5, asked directly for the same reason.
+bool cpu_has_avx512_bf16() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 5)) != 0;
 }
 
 }  // namespace
@@ -60,9 +67,23 @@ const KernelTable* avx512_kernels() {
   return supported ? &table : nullptr;
 }
 
+const KernelTable* avx512_bf16_kernels() {
+  static const KernelTable table{Isa::kAvx512Bf16,
+                                 "avx512_bf16",
+                                 &avx512_bf16::matmul,
+                                 {&avx2::matmul_int8_f32, &avx512::matmul_int8_int8},
+                                 {&avx2::matmul_int4_f32, &avx512::matmul_int4_int8},
+                                 &avx2::attention_scores,
+                                 &avx2::attention_values,
+                                 true};
+  return avx512_kernels() != nullptr && cpu_has_avx512_bf16() ? &table : nullptr;
+}
+
 std::vector<const KernelTable*> available_kernel_tables() {
   std::vector<const KernelTable*> tables{&reference_kernels()};
   if (const KernelTable* table = avx2_kernels()) tables.push_back(table);
+  // Before avx512 so that "auto" (the last) keeps fp32 activations.
+  if (const KernelTable* table = avx512_bf16_kernels()) tables.push_back(table);
   if (const KernelTable* table = avx512_kernels()) tables.push_back(table);
   return tables;
 }

@@ -6,6 +6,10 @@ namespace elephant::kernels::ref {
 
 void matmul(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, int64_t y_stride, int64_t row_begin,
             int64_t row_end);
+// KernelTable::bf16_activations: as matmul, except that BF16 weights multiply the activations
+// rounded to bf16 (f32_to_bf16, round to nearest even).
+void matmul_bf16_activations(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, int64_t y_stride,
+                             int64_t row_begin, int64_t row_end);
 
 // Quantized weights (quantized_matmul.cc), one function per WeightFormat × Activations.
 void matmul_int8_f32(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, int64_t y_stride,

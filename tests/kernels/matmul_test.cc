@@ -63,7 +63,8 @@ TEST_P(MatmulKernelTest, MatchesReferenceOnOddShapes) {
   for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
     for (const Shape& s : shapes) {
       const Operands ops = make_operands(dtype, s.n_rows, s.rows, s.cols, seed++);
-      const auto expected = run(&kernels::ref::matmul, ops, s.n_rows);
+      const auto expected =
+          run(table->bf16_activations ? &kernels::ref::matmul_bf16_activations : &kernels::ref::matmul, ops, s.n_rows);
       const auto actual = run(table->matmul, ops, s.n_rows);
       // Both sum the same exactly-widened products in fp32, in different orders; inputs are N(0,1)
       // so a dot product's terms are of magnitude ~1 and its size ~sqrt(cols).
@@ -72,6 +73,31 @@ TEST_P(MatmulKernelTest, MatchesReferenceOnOddShapes) {
       testing::expect_close(expected, actual, tolerance,
                             fmt::format("{} {} n={} rows={} cols={}", table->name, dtype_name(dtype), s.n_rows, s.rows,
                                         s.cols));
+    }
+  }
+}
+
+// Rounding an activation to bf16 moves it by at most half its bf16 step, 2^-8 of its size, so each
+// output moves by at most 2^-8 Σ|x·w| (plus the fp32 rounding of either sum) from the fp32-activation
+// reference.
+TEST_P(MatmulKernelTest, Bf16ActivationsStayWithinTheirRoundingOfTheFp32Result) {
+  const auto* table = GetParam();
+  if (!table->bf16_activations) GTEST_SKIP() << table->name << " keeps fp32 activations";
+  constexpr int64_t kRows = 6, kOutputs = 23, kCols = 1000;
+  const Operands ops = make_operands(DType::kBF16, kRows, kOutputs, kCols, 11);
+  const auto fp32 = run(&kernels::ref::matmul, ops, kRows);
+  const auto actual = run(table->matmul, ops, kRows);
+  const double fp32_rounding = testing::reduction_tolerance(testing::kEpsF32, kCols, 1, std::sqrt(double{kCols}), 8.0);
+  for (int64_t i = 0; i < kRows; ++i) {
+    for (int64_t o = 0; o < kOutputs; ++o) {
+      double magnitude = 0.0;
+      for (int64_t k = 0; k < kCols; ++k) {
+        magnitude += std::abs(double{ops.x[static_cast<size_t>(i * kCols + k)]} *
+                              double{bf16_to_f32(ops.w_half[static_cast<size_t>(o * kCols + k)])});
+      }
+      const size_t at = static_cast<size_t>(i * kOutputs + o);
+      EXPECT_LE(std::abs(double{actual[at]} - double{fp32[at]}), 0.5 * testing::kEpsBF16 * magnitude + fp32_rounding)
+          << table->name << " row " << i << " output " << o;
     }
   }
 }
