@@ -150,7 +150,7 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
   const kernels::KernelTable& table = ops::active_kernels();
   const auto i8 = static_cast<size_t>(kernels::Activations::kInt8);
   const auto f = static_cast<size_t>(kernels::Activations::kF32);
-  const std::vector<Variant> variants = {
+  std::vector<Variant> variants = {
       {&f32, DType::kF32, DType::kF32, 0, table.matmul, "fp32"},
       {&bf16, DType::kBF16, DType::kF32, 0, table.matmul, "bf16"},
       {&int8, DType::kI8, DType::kF32, 0, table.matmul_int8[f], "int8, fp32 act"},
@@ -158,6 +158,10 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
       {&int4, DType::kU8, DType::kF16, kGroup, table.matmul_int4[f], "int4 g128, fp32 act"},
       {&int4, DType::kU8, DType::kF16, kGroup, table.matmul_int4[i8], "int4 g128, int8 act"},
   };
+  // The opt-in table's dense kernel, next to the fp32-activation one it would replace.
+  if (const kernels::KernelTable* bf16_table = kernels::avx512_bf16_kernels(); bf16_table && !table.bf16_activations) {
+    variants.insert(variants.begin() + 2, {&bf16, DType::kBF16, DType::kF32, 0, bf16_table->matmul, "bf16, bf16 act"});
+  }
 
   std::vector<float> x(static_cast<size_t>(options.prefill_rows * shape.cols));
   for (float& v : x) v = normal(rng) * 50.0f;
