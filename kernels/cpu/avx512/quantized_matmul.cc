@@ -62,7 +62,11 @@ inline __m512i load_offset_activations(const int8_t* x) {
   return _mm512_xor_si512(_mm512_loadu_si512(x), _mm512_set1_epi8(static_cast<char>(0x80)));
 }
 
+// Passes of up to 8 rows × 2 weight rows (Zen 5, one thread, 256×4096 in cache, against 4 × 1:
+// 4 rows 152 -> 200 GMAC/s, 7 rows 121 -> 221, 8 rows 152 -> 204).
 struct Int8WeightsInt8Activations {
+  static constexpr int kRowsPerPass = 8;
+  static constexpr int kOutputsPerPass = 2;
   const WeightMatrix& w;
   const avx2::ActivationScratch& xq;
 
