@@ -60,7 +60,9 @@ const KernelTable* avx512_kernels() {
                                  {&avx2::matmul_int8_f32, &avx512::matmul_int8_int8},
                                  {&avx2::matmul_int4_f32, &avx512::matmul_int4_int8},
                                  &avx2::attention_scores,
-                                 &avx2::attention_values};
+                                 &avx2::attention_values,
+                                 false,
+                                 true};
   const bool supported = avx2_kernels() != nullptr && __builtin_cpu_supports("avx512f") &&
                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                          __builtin_cpu_supports("avx512vnni");
@@ -75,6 +77,7 @@ const KernelTable* avx512_bf16_kernels() {
                                  {&avx2::matmul_int4_f32, &avx512::matmul_int4_int8},
                                  &avx2::attention_scores,
                                  &avx2::attention_values,
+                                 true,
                                  true};
   return avx512_kernels() != nullptr && cpu_has_avx512_bf16() ? &table : nullptr;
 }

@@ -60,6 +60,11 @@ void check_weight_matrix(const WeightMatrix& w, std::string_view what) {
         fail("{}: int4 group size {} must be a power of two in [16, 1024] dividing cols {}", what, w.group_size,
              w.cols);
       }
+      if ((w.interleaved_data == nullptr) != (w.interleaved_scales == nullptr) ||
+          (w.interleaved_data != nullptr && w.rows % 16 != 0)) {
+        fail("{}: an interleaved int4 copy needs both data and scales and rows a multiple of 16, found {} rows", what,
+             w.rows);
+      }
       return;
   }
   fail("{}: unknown weight format {}", what, static_cast<int>(w.format));

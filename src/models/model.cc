@@ -46,13 +46,18 @@ void Model::load_weights() {
   const ModelConfig& c = config_;
   const FamilyTensorNames& names = family_tensor_names(c.family);
   TensorReader reader(*checkpoint_, counts_);
+  const bool interleave = options_.cpu_int4_layout && InterleavedInt4Copies::used_by_active_kernels();
+  const auto cpu_layout = [&](auto weights) {
+    if (interleave) interleaved_int4_.add(weights);
+    return weights;
+  };
   const int64_t hidden = c.hidden_size;
   const int64_t q_dim = int64_t{c.n_heads} * c.head_dim;
   const int64_t kv_dim = int64_t{c.n_kv_heads} * c.head_dim;
 
   embedding_ = reader.dense_matrix("model.embed_tokens.weight", c.vocab_size, hidden);
   counts_.embedding_bytes = counts_.weight_bytes;
-  lm_head_ = c.tie_word_embeddings ? embedding_ : reader.matrix("lm_head.weight", c.vocab_size, hidden);
+  lm_head_ = c.tie_word_embeddings ? embedding_ : cpu_layout(reader.matrix("lm_head.weight", c.vocab_size, hidden));
   final_norm_ = reader.vector("model.norm.weight", hidden);
 
   std::vector<std::vector<layers::SwigluWeights>> experts(static_cast<size_t>(c.n_layers));
@@ -70,8 +75,10 @@ void Model::load_weights() {
       continue;
     }
     for (int e = 0; e < c.moe.n_experts; ++e) {
-      experts[static_cast<size_t>(l)].push_back(reader.swiglu(name(names.expert_gate, l, e), name(names.expert_up, l, e),
-                                                              name(names.expert_down, l, e), hidden, c.moe.expert_ffn));
+      layers::SwigluWeights expert = reader.swiglu(name(names.expert_gate, l, e), name(names.expert_up, l, e),
+                                                   name(names.expert_down, l, e), hidden, c.moe.expert_ffn);
+      // Offloaded experts are read into cache slots in the checkpoint layout.
+      experts[static_cast<size_t>(l)].push_back(options_.expert_cache ? expert : cpu_layout(expert));
     }
     expert_params += int64_t{c.moe.n_experts - c.moe.top_k} * 3 * hidden * c.moe.expert_ffn;
   }
@@ -96,10 +103,10 @@ void Model::load_weights() {
     block.post_attention_norm = reader.vector(prefix + "post_attention_layernorm.weight", hidden);
 
     layers::AttentionWeights attention;
-    attention.q = reader.matrix(prefix + "self_attn.q_proj.weight", q_dim, hidden);
-    attention.k = reader.matrix(prefix + "self_attn.k_proj.weight", kv_dim, hidden);
-    attention.v = reader.matrix(prefix + "self_attn.v_proj.weight", kv_dim, hidden);
-    attention.o = reader.matrix(prefix + "self_attn.o_proj.weight", hidden, q_dim);
+    attention.q = cpu_layout(reader.matrix(prefix + "self_attn.q_proj.weight", q_dim, hidden));
+    attention.k = cpu_layout(reader.matrix(prefix + "self_attn.k_proj.weight", kv_dim, hidden));
+    attention.v = cpu_layout(reader.matrix(prefix + "self_attn.v_proj.weight", kv_dim, hidden));
+    attention.o = cpu_layout(reader.matrix(prefix + "self_attn.o_proj.weight", hidden, q_dim));
     if (c.attention_bias) {
       attention.q_bias = reader.vector(prefix + "self_attn.q_proj.bias", q_dim);
       attention.k_bias = reader.vector(prefix + "self_attn.k_proj.bias", kv_dim);
@@ -117,8 +124,8 @@ void Model::load_weights() {
     if (c.layers[static_cast<size_t>(l)].is_moe) {
       std::optional<layers::SharedExpert> shared;
       if (c.moe.shared_expert_ffn > 0) {
-        shared = layers::SharedExpert{reader.swiglu(name(names.shared_gate, l), name(names.shared_up, l),
-                                                    name(names.shared_down, l), hidden, c.moe.shared_expert_ffn),
+        shared = layers::SharedExpert{cpu_layout(reader.swiglu(name(names.shared_gate, l), name(names.shared_up, l),
+                                                               name(names.shared_down, l), hidden, c.moe.shared_expert_ffn)),
                                       std::nullopt};
         if (c.moe.shared_expert_gated) shared->gate = reader.dense_matrix(name(names.shared_expert_gate, l), 1, hidden);
       }
@@ -126,8 +133,8 @@ void Model::load_weights() {
       block.moe = std::make_unique<layers::MoeLayer>(config_, l, reader.dense_matrix(name(router, l), c.moe.n_experts, hidden),
                                                      *experts_, std::move(shared));
     } else {
-      block.dense = reader.swiglu(name(names.dense_gate, l), name(names.dense_up, l), name(names.dense_down, l), hidden,
-                                  c.dense_ffn);
+      block.dense = cpu_layout(reader.swiglu(name(names.dense_gate, l), name(names.dense_up, l), name(names.dense_down, l),
+                                             hidden, c.dense_ffn));
     }
   }
   counts_.active_per_token = counts_.total - expert_params;

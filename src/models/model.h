@@ -22,6 +22,7 @@
 #include "layers/moe/offloading_expert_store.h"
 #include "layers/rows.h"
 #include "layers/swiglu.h"
+#include "models/interleaved_int4.h"
 #include "models/parameter_counts.h"
 
 namespace elephant::models {
@@ -39,6 +40,9 @@ struct ModelOptions {
   int context_length = 0;     // longest sequence; 0: max_position_embeddings
   int kv_block_size = 16;     // positions per KV-cache block
   DType kv_dtype = DType::kF32;  // KV-cache elements: F32, or BF16 for half the memory and traffic
+  // Copy resident int4 matrices into the CPU kernels' interleaved layout when the kernels in use
+  // read it (interleaved_int4.h); off for a model that only feeds a GPU.
+  bool cpu_int4_layout = true;
 };
 
 class Model {
@@ -110,6 +114,7 @@ class Model {
   std::vector<Block> blocks_;
   ParameterCounts counts_;
   layers::SwigluScratch scratch_;
+  InterleavedInt4Copies interleaved_int4_;
 };
 
 }  // namespace elephant::models

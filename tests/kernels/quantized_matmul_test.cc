@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "kernels/kernels.h"
+#include "kernels/int4_interleave.h"
 #include "kernels/quantize.h"
 #include "kernels/ref/ref.h"
 #include "support/tolerance.h"
@@ -30,11 +31,14 @@ struct QuantizedOperands {
   std::vector<uint8_t> q4;
   std::vector<float> scales_f32;
   std::vector<uint16_t> scales_half;
+  std::vector<std::byte> interleaved_data, interleaved_scales;
   kernels::WeightMatrix matrix;
 };
 
+// int4 with F32 scales: quantized with F16 scales, then widened (the same values). interleaved:
+// with the AVX-512 kernels' interleaved copy (int4_interleave.h).
 QuantizedOperands make_operands(WeightFormat format, int64_t n_rows, int64_t rows, int64_t cols, int64_t group,
-                                DType scale_dtype, uint64_t seed) {
+                                DType scale_dtype, uint64_t seed, bool interleaved = false) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   QuantizedOperands ops;
@@ -54,15 +58,27 @@ QuantizedOperands make_operands(WeightFormat format, int64_t n_rows, int64_t row
     ops.matrix.scales = ops.scales_f32.data();
     ops.matrix.scale_dtype = DType::kF32;
   } else {
+    const DType stored_scales = scale_dtype == DType::kF32 ? DType::kF16 : scale_dtype;
     ops.q4.resize(ops.w.size() / 2);
     ops.scales_half.resize(static_cast<size_t>(rows * cols / group));
-    kernels::quantize_int4_groups(ops.w.data(), rows, cols, group, scale_dtype, ops.q4.data(), ops.scales_half.data(),
+    kernels::quantize_int4_groups(ops.w.data(), rows, cols, group, stored_scales, ops.q4.data(), ops.scales_half.data(),
                                   "test");
     ops.matrix.dtype = DType::kU8;
     ops.matrix.data = ops.q4.data();
     ops.matrix.scales = ops.scales_half.data();
     ops.matrix.scale_dtype = scale_dtype;
     ops.matrix.group_size = group;
+    if (scale_dtype == DType::kF32) {
+      for (uint16_t half : ops.scales_half) ops.scales_f32.push_back(f16_to_f32(half));
+      ops.matrix.scales = ops.scales_f32.data();
+    }
+    if (interleaved) {
+      ops.interleaved_data.resize(static_cast<size_t>(kernels::interleaved_int4_data_bytes(ops.matrix)));
+      ops.interleaved_scales.resize(static_cast<size_t>(kernels::interleaved_int4_scale_bytes(ops.matrix)));
+      kernels::interleave_int4(ops.matrix, ops.interleaved_data.data(), ops.interleaved_scales.data());
+      ops.matrix.interleaved_data = ops.interleaved_data.data();
+      ops.matrix.interleaved_scales = ops.interleaved_scales.data();
+    }
   }
   return ops;
 }
@@ -83,6 +99,7 @@ struct Case {
   int64_t group;  // int4 only
   DType scale_dtype;
   int64_t n_rows, rows, cols;
+  bool interleaved = false;  // int4 only
 };
 
 std::vector<Case> cases() {
@@ -104,13 +121,23 @@ std::vector<Case> cases() {
       all.push_back({WeightFormat::kInt4Group, group, scale_dtype, n, rows, cols});
     }
   }
+  // With the interleaved copy (rows a multiple of 16): passes of 1-6 rows over blocks of 4, 2 and
+  // 1; kernels without an interleaved path read the checkpoint layout.
+  for (const auto& [group, n, rows, cols] : std::vector<std::array<int64_t, 4>>{
+           {16, 3, 16, 48}, {32, 5, 32, 96}, {64, 7, 48, 192}, {128, 1, 112, 1024}, {128, 13, 80, 384}, {256, 2, 16, 512},
+           {128, 6, 32, 8320}}) {
+    for (DType scale_dtype : {DType::kF16, DType::kBF16, DType::kF32}) {
+      all.push_back({WeightFormat::kInt4Group, group, scale_dtype, n, rows, cols, true});
+    }
+  }
   return all;
 }
 
 std::string describe(const kernels::KernelTable& table, const Case& c, Activations activations) {
-  return fmt::format("{} {} g{} {} scales, {} activations, n={} rows={} cols={}", table.name,
-                     kernels::weight_format_name(c.format), c.group, dtype_name(c.scale_dtype),
-                     activations == Activations::kF32 ? "fp32" : "int8", c.n_rows, c.rows, c.cols);
+  return fmt::format("{} {}{} g{} {} scales, {} activations, n={} rows={} cols={}", table.name,
+                     kernels::weight_format_name(c.format), c.interleaved ? " (interleaved copy)" : "", c.group,
+                     dtype_name(c.scale_dtype), activations == Activations::kF32 ? "fp32" : "int8", c.n_rows, c.rows,
+                     c.cols);
 }
 
 class QuantizedMatmulTest : public ::testing::TestWithParam<const kernels::KernelTable*> {};
@@ -120,7 +147,8 @@ TEST_P(QuantizedMatmulTest, MatchesReferenceOnOddShapes) {
   const kernels::KernelTable& reference = kernels::reference_kernels();
   uint64_t seed = 100;
   for (const Case& c : cases()) {
-    const QuantizedOperands ops = make_operands(c.format, c.n_rows, c.rows, c.cols, c.group, c.scale_dtype, seed++);
+    const QuantizedOperands ops =
+        make_operands(c.format, c.n_rows, c.rows, c.cols, c.group, c.scale_dtype, seed++, c.interleaved);
     for (Activations activations : {Activations::kF32, Activations::kInt8}) {
       const auto expected = run(kernel_of(reference, c.format, activations), ops, c.n_rows);
       const auto actual = run(kernel_of(table, c.format, activations), ops, c.n_rows);
@@ -143,8 +171,11 @@ TEST_P(QuantizedMatmulTest, RowResultsDoNotDependOnBatchOrRowRange) {
                         Case{WeightFormat::kInt4Group, 16, DType::kF16, 11, 37, 80},
                         Case{WeightFormat::kInt4Group, 64, DType::kBF16, 11, 37, 128},
                         Case{WeightFormat::kInt8PerChannel, 0, DType::kF32, 21, 9, 8300},
-                        Case{WeightFormat::kInt4Group, 128, DType::kBF16, 21, 9, 8320}}) {
-    const QuantizedOperands ops = make_operands(c.format, c.n_rows, c.rows, c.cols, c.group, c.scale_dtype, 7);
+                        Case{WeightFormat::kInt4Group, 128, DType::kBF16, 21, 9, 8320},
+                        Case{WeightFormat::kInt4Group, 128, DType::kF16, 13, 80, 384, true},
+                        Case{WeightFormat::kInt4Group, 64, DType::kBF16, 8, 48, 192, true}}) {
+    const QuantizedOperands ops =
+        make_operands(c.format, c.n_rows, c.rows, c.cols, c.group, c.scale_dtype, 7, c.interleaved);
     for (Activations activations : {Activations::kF32, Activations::kInt8}) {
       const kernels::MatmulFn kernel = kernel_of(table, c.format, activations);
       const std::string what = describe(table, c, activations);

@@ -59,16 +59,21 @@ void reorder_block(const int8_t* columns, int8_t* nibble_order) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(nibble_order + 32), odd);
 }
 
-// Exact sum of n int8 values, n a multiple of 32 (the nibble-order groups are multiples of 64).
+thread_local GroupedActivations t_grouped_activations;
+
+// Exact sum of n int8 values, n a multiple of 16 (int4 groups are).
 int32_t sum_values(const int8_t* values, int64_t n) {
   const __m256i ones8 = _mm256_set1_epi8(1);
   const __m256i ones16 = _mm256_set1_epi16(1);
   __m256i acc = _mm256_setzero_si256();
-  for (int64_t k = 0; k < n; k += 32) {
+  int64_t k = 0;
+  for (; k + 32 <= n; k += 32) {
     const __m256i pairs = _mm256_maddubs_epi16(ones8, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(values + k)));
     acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones16));
   }
-  return horizontal_sum(acc);
+  int32_t sum = horizontal_sum(acc);
+  for (; k < n; ++k) sum += values[k];
+  return sum;
 }
 
 }  // namespace
@@ -108,6 +113,24 @@ const NibbleOrderActivations& quantize_rows_nibble_order(const float* x, int64_t
       const int32_t sum = sum_values(q + g * group, group);
       scratch.group_offsets[static_cast<size_t>(i * groups + g)] = -kInt4Offset * sum;
       offsets[(g / 2) * 8 + (g % 2) * 2] = kInt4Offset * sum;
+    }
+  }
+  return scratch;
+}
+
+const GroupedActivations& quantize_rows_grouped(const float* x, int64_t n_rows, int64_t cols, int64_t group) {
+  GroupedActivations& scratch = t_grouped_activations;
+  const int64_t groups = cols / group;
+  if (scratch.values.size() < static_cast<size_t>(n_rows * cols)) scratch.values.resize(static_cast<size_t>(n_rows * cols));
+  if (scratch.scales.size() < static_cast<size_t>(n_rows)) scratch.scales.resize(static_cast<size_t>(n_rows));
+  if (scratch.group_offsets.size() < static_cast<size_t>(n_rows * groups)) {
+    scratch.group_offsets.resize(static_cast<size_t>(n_rows * groups));
+  }
+  for (int64_t i = 0; i < n_rows; ++i) {
+    int8_t* q = scratch.values.data() + i * cols;
+    scratch.scales[static_cast<size_t>(i)] = quantize_row(x + i * cols, cols, q);
+    for (int64_t g = 0; g < groups; ++g) {
+      scratch.group_offsets[static_cast<size_t>(i * groups + g)] = -kInt4Offset * sum_values(q + g * group, group);
     }
   }
   return scratch;
