@@ -26,6 +26,7 @@
 #include "models/family_tensors.h"
 #include "models/model.h"
 #include "ops/ops.h"
+#include "support/decoder_tolerance.h"
 #include "support/fixtures.h"
 #include "support/model_runs.h"
 #include "support/tolerance.h"
@@ -272,13 +273,17 @@ TEST(QuantizeCommand, RefusesAGroupThatDoesNotDivideTheColumnsAndOverwritingWith
 namespace elephant {
 namespace {
 
-// Offloaded quantized experts (weights and scales read from disk) give the resident model's logits
-// bit for bit (tests/models/offload_test.cc covers full-precision models).
+// Offloaded quantized experts (weights and scales read from disk, in the checkpoint layout) give
+// the logits of the resident model in the same layout bit for bit (tests/models/offload_test.cc
+// covers full-precision models). A resident model whose int4 matrices have the AVX-512 kernels'
+// interleaved copy sums in another fp32 order: within fp32 reordering of the offloaded result.
 TEST(QuantizedOffload, OffloadedQuantizedExpertsAreBitIdenticalToResident) {
-  for (const QuantConfig quant : {QuantConfig{8, 0}, QuantConfig{4, 16}}) {
+  for (const QuantConfig quant : {QuantConfig{8, 0}, QuantConfig{4, 16}, QuantConfig{4, 32}}) {
     const auto& dir = quantized_dir("mixtral", quant);
     const auto prompt = testing::ids(testing::fixture_json("mixtral", "prompt.json")["prompt_ids"]);
-    auto resident = models::Model::load(dir);
+    models::ModelOptions checkpoint_layout;
+    checkpoint_layout.cpu_int4_layout = false;
+    auto resident = models::Model::load(dir, checkpoint_layout);
     models::ModelOptions options;
     layers::ExpertCacheOptions cache;
     cache.budget_fraction = 1.0 / resident->config().moe.n_experts;
@@ -286,8 +291,14 @@ TEST(QuantizedOffload, OffloadedQuantizedExpertsAreBitIdenticalToResident) {
     options.expert_cache = cache;
     options.pregate = true;
     auto offloaded = models::Model::load(dir, options);
-    EXPECT_EQ(all_position_logits(*offloaded, prompt), all_position_logits(*resident, prompt)) << quant.label();
+    const auto offloaded_logits = all_position_logits(*offloaded, prompt);
+    EXPECT_EQ(offloaded_logits, all_position_logits(*resident, prompt)) << quant.label();
     EXPECT_GT(offloaded->offloading_experts()->stats().loads, 0u);
+
+    auto interleaved = models::Model::load(dir);
+    testing::expect_close(offloaded_logits, all_position_logits(*interleaved, prompt),
+                          testing::decoder_logit_tolerance(interleaved->config(), testing::max_abs(offloaded_logits)),
+                          quant.label() + " resident with the interleaved int4 copy vs offloaded");
   }
 }
 
