@@ -25,6 +25,7 @@
 #include "core/memory_bandwidth.h"
 #include "core/parallel.h"
 #include "core/statistics.h"
+#include "kernels/int4_interleave.h"
 #include "kernels/quantize.h"
 #include "ops/ops.h"
 
@@ -56,7 +57,15 @@ struct Weights {
   std::vector<std::byte> data, scales;
   size_t data_bytes = 0, scale_bytes = 0;
   int copies = 1;
+  // Set when these bytes are the interleaved int4 copy (int4_interleave.h) of that matrix.
+  const Weights* checkpoint_layout = nullptr;
   kernels::WeightMatrix matrix(const Shape& shape, DType dtype, DType scale_dtype, int64_t group, int copy) const {
+    if (checkpoint_layout != nullptr) {
+      kernels::WeightMatrix w = checkpoint_layout->matrix(shape, dtype, scale_dtype, group, 0);
+      w.interleaved_data = data.data() + static_cast<size_t>(copy) * data_bytes;
+      w.interleaved_scales = scales.data() + static_cast<size_t>(copy) * scale_bytes;
+      return w;
+    }
     kernels::WeightMatrix w{dtype, shape.rows, shape.cols, data.data() + static_cast<size_t>(copy) * data_bytes};
     w.format = format;
     if (format != kernels::WeightFormat::kDense) {
@@ -158,6 +167,18 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
       {&int4, DType::kU8, DType::kF16, kGroup, table.matmul_int4[f], "int4 g128, fp32 act"},
       {&int4, DType::kU8, DType::kF16, kGroup, table.matmul_int4[i8], "int4 g128, int8 act"},
   };
+  // The interleaved copy the model makes for tables that read it.
+  Weights int4_interleaved;
+  if (table.reads_interleaved_int4 && kernels::can_interleave_int4(int4.matrix(shape, DType::kU8, DType::kF16, kGroup, 0))) {
+    const kernels::WeightMatrix source = int4.matrix(shape, DType::kU8, DType::kF16, kGroup, 0);
+    std::vector<std::byte> data(static_cast<size_t>(kernels::interleaved_int4_data_bytes(source)));
+    std::vector<std::byte> scales(static_cast<size_t>(kernels::interleaved_int4_scale_bytes(source)));
+    kernels::interleave_int4(source, data.data(), scales.data());
+    int4_interleaved = replicate("int4 g128 interleaved", kernels::WeightFormat::kInt4Group, data.data(), data.size(),
+                                 scales.data(), scales.size());
+    int4_interleaved.checkpoint_layout = &int4;
+    variants.push_back({&int4_interleaved, DType::kU8, DType::kF16, kGroup, table.matmul_int4[i8], "int4 g128 interleaved"});
+  }
   // The opt-in table's dense kernel, next to the fp32-activation one it would replace.
   if (const kernels::KernelTable* bf16_table = kernels::avx512_bf16_kernels(); bf16_table && !table.bf16_activations) {
     variants.insert(variants.begin() + 2, {&bf16, DType::kBF16, DType::kF32, 0, bf16_table->matmul, "bf16, bf16 act"});
@@ -215,7 +236,7 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
       prefill = fmt::format("{:7.1f}", prefill_flop / median_seconds(options.reps, kernel) / 1e9);
 #endif
     }
-    fmt::print("{:>5}×{:<6} {:<20} {:9.3f} ms {:8.1f} GB/s {:8.1f} GB/s {:6.0f}% {:>8.2f} MiB   {}\n", shape.rows,
+    fmt::print("{:>5}×{:<6} {:<21}{:9.3f} ms {:8.1f} GB/s {:8.1f} GB/s {:6.0f}% {:>8.2f} MiB   {}\n", shape.rows,
                shape.cols, v.label, decode_seconds * 1e3, gb_s, stream_gb_s, 100.0 * median(fractions),
                bytes / (1 << 20), prefill);
   }
