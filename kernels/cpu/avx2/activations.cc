@@ -13,6 +13,12 @@ namespace {
 
 thread_local ActivationScratch t_activations;
 
+// Scratch grows to the largest call seen and never shrinks.
+template <typename T>
+void grow(std::vector<T>& scratch, int64_t size) {
+  if (scratch.size() < static_cast<size_t>(size)) scratch.resize(static_cast<size_t>(size));
+}
+
 // Vectorized quantize_activation_row: the same max, the same fp32 product and the same
 // round-to-nearest-even (cvtps_epi32 under the default MXCSR), so the same bytes.
 float quantize_row(const float* x, int64_t cols, int8_t* q) {
@@ -80,9 +86,8 @@ int32_t sum_values(const int8_t* values, int64_t n) {
 
 const ActivationScratch& quantize_rows(const float* x, int64_t n_rows, int64_t cols) {
   ActivationScratch& scratch = t_activations;
-  const auto n_values = static_cast<size_t>(n_rows * cols);
-  if (scratch.values.size() < n_values) scratch.values.resize(n_values);
-  if (scratch.scales.size() < static_cast<size_t>(n_rows)) scratch.scales.resize(static_cast<size_t>(n_rows));
+  grow(scratch.values, n_rows * cols);
+  grow(scratch.scales, n_rows);
   for (int64_t i = 0; i < n_rows; ++i) {
     scratch.scales[static_cast<size_t>(i)] = quantize_row(x + i * cols, cols, scratch.values.data() + i * cols);
   }
@@ -92,16 +97,12 @@ const ActivationScratch& quantize_rows(const float* x, int64_t n_rows, int64_t c
 const NibbleOrderActivations& quantize_rows_nibble_order(const float* x, int64_t n_rows, int64_t cols, int64_t group) {
   NibbleOrderActivations& scratch = t_nibble_activations;
   const int64_t groups = cols / group;
-  if (scratch.values.size() < static_cast<size_t>(n_rows * cols)) scratch.values.resize(static_cast<size_t>(n_rows * cols));
-  if (scratch.scales.size() < static_cast<size_t>(n_rows)) scratch.scales.resize(static_cast<size_t>(n_rows));
-  if (scratch.group_offsets.size() < static_cast<size_t>(n_rows * groups)) {
-    scratch.group_offsets.resize(static_cast<size_t>(n_rows * groups));
-  }
   const int64_t pairs = (groups + 1) / 2;
-  if (scratch.pair_offsets.size() < static_cast<size_t>(n_rows * pairs * 8)) {
-    scratch.pair_offsets.resize(static_cast<size_t>(n_rows * pairs * 8));
-  }
-  if (scratch.row.size() < static_cast<size_t>(cols)) scratch.row.resize(static_cast<size_t>(cols));
+  grow(scratch.values, n_rows * cols);
+  grow(scratch.scales, n_rows);
+  grow(scratch.group_offsets, n_rows * groups);
+  grow(scratch.pair_offsets, n_rows * pairs * 8);
+  grow(scratch.row, cols);
   for (int64_t i = 0; i < n_rows; ++i) {
     int8_t* q = scratch.row.data();
     scratch.scales[static_cast<size_t>(i)] = quantize_row(x + i * cols, cols, q);
@@ -121,11 +122,9 @@ const NibbleOrderActivations& quantize_rows_nibble_order(const float* x, int64_t
 const GroupedActivations& quantize_rows_grouped(const float* x, int64_t n_rows, int64_t cols, int64_t group) {
   GroupedActivations& scratch = t_grouped_activations;
   const int64_t groups = cols / group;
-  if (scratch.values.size() < static_cast<size_t>(n_rows * cols)) scratch.values.resize(static_cast<size_t>(n_rows * cols));
-  if (scratch.scales.size() < static_cast<size_t>(n_rows)) scratch.scales.resize(static_cast<size_t>(n_rows));
-  if (scratch.group_offsets.size() < static_cast<size_t>(n_rows * groups)) {
-    scratch.group_offsets.resize(static_cast<size_t>(n_rows * groups));
-  }
+  grow(scratch.values, n_rows * cols);
+  grow(scratch.scales, n_rows);
+  grow(scratch.group_offsets, n_rows * groups);
   for (int64_t i = 0; i < n_rows; ++i) {
     int8_t* q = scratch.values.data() + i * cols;
     scratch.scales[static_cast<size_t>(i)] = quantize_row(x + i * cols, cols, q);
