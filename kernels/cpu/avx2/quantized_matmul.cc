@@ -229,7 +229,11 @@ template <DType kScaleType>
 __m128 load_scale_pair(const void* scales, int64_t index, bool has_second) {
   if constexpr (kScaleType == DType::kF32) {
     const float* values = static_cast<const float*>(scales) + index;
-    return has_second ? _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(values))) : _mm_load_ss(values);
+    if (!has_second) return _mm_load_ss(values);
+    // Two floats as one 64-bit load; scales are only 4-byte aligned, so not through a double*.
+    double pair;
+    std::memcpy(&pair, values, sizeof(pair));
+    return _mm_castpd_ps(_mm_set_sd(pair));
   } else {
     const uint16_t* bits = static_cast<const uint16_t*>(scales) + index;
     uint32_t pair = bits[0];
