@@ -2,8 +2,9 @@
 // [RMSNorm -> attention -> RMSNorm -> dense or MoE FFN] blocks with residuals, a final norm and the
 // LM head. Every supported family is this one skeleton plus data (config fields and tensor names).
 //
-// Weight matrices are views into the memory-mapped checkpoint (zero-copy for F32/BF16/F16);
-// small vectors (norm weights, biases) are widened to fp32 at load.
+// Weight matrices are views into the memory-mapped checkpoint (zero-copy for F32/BF16/F16; int4
+// ones may also get an interleaved copy, interleaved_int4.h); small vectors (norm weights,
+// biases) are widened to fp32 at load.
 #pragma once
 
 #include <cstdint>
