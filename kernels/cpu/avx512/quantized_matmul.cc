@@ -59,6 +59,14 @@ constexpr int64_t kPrefetchBytes = 4096;
 
 inline void prefetch_weights(const void* p) { _mm_prefetch(static_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0); }
 
+// 32 packed bytes -> their 64 nibbles as unsigned bytes: low nibbles in the low 256 bits, high
+// nibbles in the high 256 (both int4 layouts are defined around this split).
+inline __m512i unpack_nibbles(const uint8_t* packed) {
+  const __m512i halves_shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+  const __m512i raw = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(packed)));
+  return _mm512_and_si512(_mm512_srlv_epi16(raw, halves_shift), _mm512_set1_epi8(0x0f));
+}
+
 // Activations offset to unsigned bytes: x + 128 is x with its sign bit flipped.
 inline __m512i load_offset_activations(const int8_t* x) {
   return _mm512_xor_si512(_mm512_loadu_si512(x), _mm512_set1_epi8(static_cast<char>(0x80)));
@@ -136,8 +144,6 @@ struct Int4WeightsNibbleOrderActivations {
     for (int j = 0; j < kOutputs; ++j) w_rows[j] = static_cast<const uint8_t*>(w.data) + o[j] * (cols / 2);
     const int8_t* x_block = xq.values.data() + i * cols;
     const int32_t* group_offsets = xq.group_offsets.data() + i * groups;
-    const __m512i halves_shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
-    const __m512i mask = _mm512_set1_epi8(0x0f);
     __m512 total[kRows][kOutputs];
     for (int r = 0; r < kRows; ++r) {
       for (int j = 0; j < kOutputs; ++j) total[r][j] = _mm512_setzero_ps();
@@ -153,9 +159,8 @@ struct Int4WeightsNibbleOrderActivations {
         for (int r = 0; r < kRows; ++r) xv[r] = _mm512_loadu_si512(x_block + r * cols);
         for (int j = 0; j < kOutputs; ++j) {
           prefetch_weights(w_rows[j]);
-          const __m512i raw = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w_rows[j])));
+          const __m512i nibbles = unpack_nibbles(w_rows[j]);
           w_rows[j] += 32;
-          const __m512i nibbles = _mm512_and_si512(_mm512_srlv_epi16(raw, halves_shift), mask);
           for (int r = 0; r < kRows; ++r) partial[r][j] = _mm512_dpbusd_epi32(partial[r][j], nibbles, xv[r]);
         }
       }
@@ -220,8 +225,6 @@ struct Int4Interleaved {
     for (int j = 0; j < kBlocks; ++j) blocks[j] = static_cast<const uint8_t*>(w.interleaved_data) + block[j] * 8 * cols;
     const int8_t* x_rows = xq.values.data() + i * cols;
     const int32_t* group_offsets = xq.group_offsets.data() + i * groups;
-    const __m512i halves_shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
-    const __m512i mask = _mm512_set1_epi8(0x0f);
     __m512 total[kRows][kBlocks];
     for (int r = 0; r < kRows; ++r) {
       for (int j = 0; j < kBlocks; ++j) total[r][j] = _mm512_setzero_ps();
@@ -238,8 +241,7 @@ struct Int4Interleaved {
         for (int j = 0; j < kBlocks; ++j) {
           const uint8_t* packed = blocks[j] + q * 32;
           if (q % 2 == 0) prefetch_weights(packed);
-          const __m512i raw = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(packed)));
-          nibbles[j] = _mm512_and_si512(_mm512_srlv_epi16(raw, halves_shift), mask);
+          nibbles[j] = unpack_nibbles(packed);
         }
         for (int r = 0; r < kRows; ++r) {
           const __m512i activations = _mm512_broadcastd_epi32(_mm_loadu_si32(x_rows + r * cols + 4 * q));
