@@ -25,7 +25,7 @@
 #include "core/memory_bandwidth.h"
 #include "core/parallel.h"
 #include "core/statistics.h"
-#include "kernels/int4_interleave.h"
+#include "kernels/interleave.h"
 #include "kernels/quantize.h"
 #include "ops/ops.h"
 
@@ -57,7 +57,7 @@ struct Weights {
   std::vector<std::byte> data, scales;
   size_t data_bytes = 0, scale_bytes = 0;
   int copies = 1;
-  // Set when these bytes are the interleaved int4 copy (int4_interleave.h) of that matrix.
+  // Set when these bytes are the interleaved int4 copy (interleave.h) of that matrix.
   const Weights* checkpoint_layout = nullptr;
   kernels::WeightMatrix matrix(const Shape& shape, DType dtype, DType scale_dtype, int64_t group, int copy) const {
     if (checkpoint_layout != nullptr) {
@@ -169,7 +169,7 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
   };
   // The interleaved copy the model makes for tables that read it.
   Weights int4_interleaved;
-  if (table.reads_interleaved_int4 && kernels::can_interleave_int4(int4.matrix(shape, DType::kU8, DType::kF16, kGroup, 0))) {
+  if (table.reads_interleaved && kernels::can_interleave_int4(int4.matrix(shape, DType::kU8, DType::kF16, kGroup, 0))) {
     const kernels::WeightMatrix source = int4.matrix(shape, DType::kU8, DType::kF16, kGroup, 0);
     std::vector<std::byte> data(static_cast<size_t>(kernels::interleaved_int4_data_bytes(source)));
     std::vector<std::byte> scales(static_cast<size_t>(kernels::interleaved_int4_scale_bytes(source)));

@@ -44,12 +44,19 @@ void check_weight_matrix(const WeightMatrix& w, std::string_view what) {
       if (w.dtype != DType::kF32 && w.dtype != DType::kBF16 && w.dtype != DType::kF16) {
         fail("{}: dense weight dtype {} is not supported (F32, F16, BF16)", what, dtype_name(w.dtype));
       }
+      if (w.interleaved_data != nullptr &&
+          (w.dtype != DType::kBF16 || w.rows % 16 != 0 || w.cols % 2 != 0 || w.interleaved_scales != nullptr)) {
+        fail("{}: an interleaved dense copy needs BF16 weights, rows a multiple of 16, even cols and no scales, "
+             "found {} [{}, {}]",
+             what, dtype_name(w.dtype), w.rows, w.cols);
+      }
       return;
     case WeightFormat::kInt8PerChannel:
       if (w.dtype != DType::kI8 || w.scales == nullptr || !float_scales) {
         fail("{}: int8 per-channel weights need I8 data and float scales, found {} data and {} scales", what,
              dtype_name(w.dtype), w.scales ? dtype_name(w.scale_dtype) : "no");
       }
+      if (w.interleaved_data != nullptr) fail("{}: int8 weights have no interleaved layout", what);
       return;
     case WeightFormat::kInt4Group:
       if (w.dtype != DType::kU8 || w.scales == nullptr || !float_scales) {

@@ -46,9 +46,9 @@ void Model::load_weights() {
   const ModelConfig& c = config_;
   const FamilyTensorNames& names = family_tensor_names(c.family);
   TensorReader reader(*checkpoint_, counts_);
-  const bool interleave = options_.cpu_int4_layout && InterleavedInt4Copies::used_by_active_kernels();
+  const bool interleave = options_.cpu_interleaved_layout && InterleavedCopies::used_by_active_kernels();
   const auto cpu_layout = [&](auto weights) {
-    if (interleave) interleaved_int4_.add(weights);
+    if (interleave) interleaved_.add(weights);
     return weights;
   };
   const int64_t hidden = c.hidden_size;
@@ -57,7 +57,7 @@ void Model::load_weights() {
 
   embedding_ = reader.dense_matrix("model.embed_tokens.weight", c.vocab_size, hidden);
   counts_.embedding_bytes = counts_.weight_bytes;
-  lm_head_ = c.tie_word_embeddings ? embedding_ : cpu_layout(reader.matrix("lm_head.weight", c.vocab_size, hidden));
+  lm_head_ = cpu_layout(c.tie_word_embeddings ? embedding_ : reader.matrix("lm_head.weight", c.vocab_size, hidden));
   final_norm_ = reader.vector("model.norm.weight", hidden);
 
   std::vector<std::vector<layers::SwigluWeights>> experts(static_cast<size_t>(c.n_layers));

@@ -2,9 +2,9 @@
 // [RMSNorm -> attention -> RMSNorm -> dense or MoE FFN] blocks with residuals, a final norm and the
 // LM head. Every supported family is this one skeleton plus data (config fields and tensor names).
 //
-// Weight matrices are views into the memory-mapped checkpoint (zero-copy for F32/BF16/F16; int4
-// ones may also get an interleaved copy, interleaved_int4.h); small vectors (norm weights,
-// biases) are widened to fp32 at load.
+// Weight matrices are views into the memory-mapped checkpoint (zero-copy for F32/BF16/F16; BF16
+// and int4 ones may also get an interleaved copy for the CPU kernels, interleaved_copies.h); small
+// vectors (norm weights, biases) are widened to fp32 at load.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +23,7 @@
 #include "layers/moe/offloading_expert_store.h"
 #include "layers/rows.h"
 #include "layers/swiglu.h"
-#include "models/interleaved_int4.h"
+#include "models/interleaved_copies.h"
 #include "models/parameter_counts.h"
 
 namespace elephant::models {
@@ -41,9 +41,9 @@ struct ModelOptions {
   int context_length = 0;     // longest sequence; 0: max_position_embeddings
   int kv_block_size = 16;     // positions per KV-cache block
   DType kv_dtype = DType::kF32;  // KV-cache elements: F32, or BF16 for half the memory and traffic
-  // Copy resident int4 matrices into the CPU kernels' interleaved layout when the kernels in use
-  // read it (interleaved_int4.h); off for a model that only feeds a GPU.
-  bool cpu_int4_layout = true;
+  // Copy resident BF16 and int4 matrices into the CPU kernels' interleaved layouts when the kernels
+  // in use read them (interleaved_copies.h); off for a model that only feeds a GPU.
+  bool cpu_interleaved_layout = true;
 };
 
 class Model {
@@ -115,7 +115,7 @@ class Model {
   std::vector<Block> blocks_;
   ParameterCounts counts_;
   layers::SwigluScratch scratch_;
-  InterleavedInt4Copies interleaved_int4_;
+  InterleavedCopies interleaved_;
 };
 
 }  // namespace elephant::models

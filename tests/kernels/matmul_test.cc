@@ -10,6 +10,8 @@
 #include <random>
 #include <vector>
 
+#include "core/error.h"
+#include "kernels/interleave.h"
 #include "kernels/kernels.h"
 #include "kernels/ref/ref.h"
 #include "support/tolerance.h"
@@ -21,6 +23,7 @@ struct Operands {
   std::vector<float> x;
   std::vector<float> w_f32;
   std::vector<uint16_t> w_half;
+  std::vector<std::byte> interleaved;
   kernels::WeightMatrix w;
 };
 
@@ -41,6 +44,14 @@ Operands make_operands(DType dtype, int64_t n_rows, int64_t rows, int64_t cols, 
     ops.w.data = ops.w_half.data();
   }
   return ops;
+}
+
+// Attaches the AVX-512 kernels' interleaved copy of the BF16 weights (kernels/interleave.h).
+void add_interleaved_copy(Operands& ops) {
+  ASSERT_TRUE(kernels::can_interleave_bf16(ops.w));
+  ops.interleaved.resize(static_cast<size_t>(kernels::interleaved_bf16_bytes(ops.w)));
+  kernels::interleave_bf16(ops.w, ops.interleaved.data());
+  ops.w.interleaved_data = ops.interleaved.data();
 }
 
 std::vector<float> run(kernels::MatmulFn kernel, const Operands& ops, int64_t n_rows) {
@@ -120,6 +131,76 @@ TEST_P(MatmulKernelTest, RowResultsDoNotDependOnBatchOrRowRange) {
     table->matmul(ops.x.data(), kRows, ops.w, split.data(), ops.w.rows, begin, std::min<int64_t>(begin + 5, ops.w.rows));
   }
   EXPECT_EQ(split, full);
+}
+
+// Tables that read the interleaved BF16 copy compute from it for every row count: against the
+// reference on 1-4 tiles of outputs (and a last partial tile), row counts around the passes, and
+// column counts around the chunks; the batch-invariance contract holds for it too, including
+// output ranges that cut a 16-output block.
+TEST_P(MatmulKernelTest, InterleavedBf16CopyMatchesReferenceAndIsBatchInvariant) {
+  const auto* table = GetParam();
+  if (!table->reads_interleaved) GTEST_SKIP() << table->name << " has no interleaved kernels";
+  struct Shape {
+    int64_t n_rows, rows, cols;
+  };
+  const std::vector<Shape> shapes = {{1, 16, 2},     {2, 32, 30},    {3, 48, 256},  {5, 64, 258},  {6, 80, 1000},
+                                     {7, 112, 512},  {8, 16, 770},   {9, 96, 130},  {13, 64, 62},  {16, 128, 300},
+                                     {1, 1024, 256}, {4, 160, 2100}, {21, 48, 514}, {12, 32, 1026}};
+  uint64_t seed = 100;
+  for (const Shape& s : shapes) {
+    Operands ops = make_operands(DType::kBF16, s.n_rows, s.rows, s.cols, seed++);
+    const auto expected =
+        run(table->bf16_activations ? &kernels::ref::matmul_bf16_activations : &kernels::ref::matmul, ops, s.n_rows);
+    add_interleaved_copy(ops);
+    const auto actual = run(table->matmul, ops, s.n_rows);
+    const double tolerance = testing::reduction_tolerance(testing::kEpsF32, s.cols, 1,
+                                                          std::sqrt(static_cast<double>(s.cols)), 8.0);
+    testing::expect_close(expected, actual, tolerance,
+                          fmt::format("{} interleaved n={} rows={} cols={}", table->name, s.n_rows, s.rows, s.cols));
+  }
+
+  constexpr int64_t kRows = 21;
+  Operands ops = make_operands(DType::kBF16, kRows, 112, 530, 7);
+  add_interleaved_copy(ops);
+  const auto full = run(table->matmul, ops, kRows);
+  for (int64_t n = 1; n <= kRows; ++n) {
+    const auto prefix = run(table->matmul, ops, n);
+    for (int64_t i = 0; i < n * ops.w.rows; ++i) {
+      ASSERT_EQ(prefix[static_cast<size_t>(i)], full[static_cast<size_t>(i)]) << table->name << " n=" << n << " i=" << i;
+    }
+  }
+  for (int64_t range : {5, 16, 48}) {
+    std::vector<float> split(full.size(), -1.0f);
+    for (int64_t begin = 0; begin < ops.w.rows; begin += range) {
+      table->matmul(ops.x.data(), kRows, ops.w, split.data(), ops.w.rows, begin,
+                    std::min<int64_t>(begin + range, ops.w.rows));
+    }
+    EXPECT_EQ(split, full) << table->name << " ranges of " << range;
+  }
+}
+
+TEST(InterleavedBf16, LayoutPlacesEachColumnPairOfSixteenOutputsTogether) {
+  Operands ops = make_operands(DType::kBF16, 1, 32, 6, 3);
+  add_interleaved_copy(ops);
+  const auto* copy = reinterpret_cast<const uint16_t*>(ops.interleaved.data());
+  for (int64_t o = 0; o < 32; ++o) {
+    for (int64_t k = 0; k < 6; ++k) {
+      EXPECT_EQ(copy[(o / 16 * 3 + k / 2) * 32 + 2 * (o % 16) + k % 2], ops.w_half[static_cast<size_t>(o * 6 + k)])
+          << o << " " << k;
+    }
+  }
+  EXPECT_FALSE(kernels::can_interleave_bf16(make_operands(DType::kBF16, 1, 24, 6, 3).w));
+  EXPECT_FALSE(kernels::can_interleave_bf16(make_operands(DType::kBF16, 1, 32, 7, 3).w));
+  EXPECT_FALSE(kernels::can_interleave_bf16(make_operands(DType::kF16, 1, 32, 6, 3).w));
+}
+
+TEST(InterleavedBf16, CheckRejectsACopyTheKernelsCannotRead) {
+  Operands ops = make_operands(DType::kF16, 1, 32, 6, 3);
+  ops.w.interleaved_data = ops.w_half.data();
+  EXPECT_THROW(kernels::check_weight_matrix(ops.w, "f16 weight"), Error);
+  Operands odd = make_operands(DType::kBF16, 1, 24, 6, 3);
+  odd.w.interleaved_data = odd.w_half.data();
+  EXPECT_THROW(kernels::check_weight_matrix(odd.w, "24-row weight"), Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(AvailableKernels, MatmulKernelTest, ::testing::ValuesIn(kernels::available_kernel_tables()),

@@ -13,7 +13,7 @@
 
 #include "core/error.h"
 #include "kernels/kernels.h"
-#include "kernels/int4_interleave.h"
+#include "kernels/interleave.h"
 #include "kernels/quantize.h"
 #include "kernels/ref/ref.h"
 #include "support/tolerance.h"
@@ -36,7 +36,7 @@ struct QuantizedOperands {
 };
 
 // int4 with F32 scales: quantized with F16 scales, then widened (the same values). interleaved:
-// with the AVX-512 kernels' interleaved copy (int4_interleave.h).
+// with the AVX-512 kernels' interleaved copy (interleave.h).
 QuantizedOperands make_operands(WeightFormat format, int64_t n_rows, int64_t rows, int64_t cols, int64_t group,
                                 DType scale_dtype, uint64_t seed, bool interleaved = false) {
   std::mt19937_64 rng(seed);

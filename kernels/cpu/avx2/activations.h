@@ -38,7 +38,7 @@ struct NibbleOrderActivations {
 
 const NibbleOrderActivations& quantize_rows_nibble_order(const float* x, int64_t n_rows, int64_t cols, int64_t group);
 
-// Column order with each group's -8·Σx, for the interleaved int4 kernel (int4_interleave.h), which
+// Column order with each group's -8·Σx, for the interleaved int4 kernel (interleave.h), which
 // broadcasts 4 activations at a time and starts every output's group sum at that offset.
 struct GroupedActivations {
   std::vector<int8_t> values;          // [n_rows, cols]

@@ -13,7 +13,7 @@
 // reads kDecodeStreams weight rows at once. Integer sums are exact, and every (row, output) pair
 // takes the same fp32 steps whatever the tile, so a row's result does not depend on the batch.
 // Groups of 16 or 32 columns use the AVX2 kernel. An int4 matrix with an interleaved copy
-// (int4_interleave.h) is computed from that copy instead, for every call and row count.
+// (interleave.h) is computed from that copy instead, for every call and row count.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -188,7 +188,7 @@ void matmul_int4_nibble_order(const float* x, int64_t n_rows, const WeightMatrix
   }
 }
 
-// The 16 scales of one interleaved block's group (int4_interleave.h), one per lane.
+// The 16 scales of one interleaved block's group (interleave.h), one per lane.
 template <DType kScaleType>
 __m512 load_block_scales(const void* scales, int64_t index) {
   if constexpr (kScaleType == DType::kF32) {
@@ -200,7 +200,7 @@ __m512 load_block_scales(const void* scales, int64_t index) {
   }
 }
 
-// Interleaved int4 (int4_interleave.h): lane l of a block's accumulator is output 16b + l. Per
+// Interleaved int4 (interleave.h): lane l of a block's accumulator is output 16b + l. Per
 // 4-column quad: 32 packed bytes broadcast and shifted by 0 | 4 give the 64 nibbles of 16 outputs
 // × 4 columns, and 4 activations broadcast to every lane are the other operand; per group the
 // exact int32 sums (started at -8·Σx) take one convert and one FMA against the block's 16 scales.

@@ -1,4 +1,4 @@
-#include "kernels/int4_interleave.h"
+#include "kernels/interleave.h"
 
 #include <cstring>
 
@@ -61,6 +61,32 @@ void interleave_int4(const WeightMatrix& w, std::byte* data, std::byte* scales) 
       }
     }
   }
+}
+
+bool can_interleave_bf16(const WeightMatrix& w) {
+  return w.format == WeightFormat::kDense && w.dtype == DType::kBF16 && w.rows % kInterleavedRows == 0 &&
+         w.cols % 2 == 0;
+}
+
+int64_t interleaved_bf16_bytes(const WeightMatrix& w) { return w.rows * w.cols * 2; }
+
+void interleave_bf16(const WeightMatrix& w, std::byte* data) {
+  // Safetensors only aligns a tensor to its element size, so pairs are moved with memcpy.
+  const auto* src = static_cast<const std::byte*>(w.data);
+  constexpr int64_t kPairBytes = 4;
+  const int64_t row_bytes = w.cols * 2;
+  parallel_for(w.rows / kInterleavedRows, 1, [&](int64_t block_begin, int64_t block_end) {
+    for (int64_t block = block_begin; block < block_end; ++block) {
+      const std::byte* rows = src + block * kInterleavedRows * row_bytes;
+      std::byte* out = data + block * kInterleavedRows * row_bytes;
+      for (int64_t pair = 0; pair < w.cols / 2; ++pair) {
+        for (int64_t r = 0; r < kInterleavedRows; ++r) {
+          std::memcpy(out + (pair * kInterleavedRows + r) * kPairBytes, rows + r * row_bytes + pair * kPairBytes,
+                      kPairBytes);
+        }
+      }
+    }
+  });
 }
 
 }  // namespace elephant::kernels

@@ -1,0 +1,32 @@
+#include "models/interleaved_copies.h"
+
+#include "kernels/interleave.h"
+
+namespace elephant::models {
+
+bool InterleavedCopies::used_by_active_kernels() { return ops::active_kernels().reads_interleaved; }
+
+void InterleavedCopies::add(ops::WeightMatrix& w) {
+  const bool int4 = kernels::can_interleave_int4(w);
+  if (!int4 && !kernels::can_interleave_bf16(w)) return;
+  const int64_t data_bytes = int4 ? kernels::interleaved_int4_data_bytes(w) : kernels::interleaved_bf16_bytes(w);
+  const int64_t scale_bytes = int4 ? kernels::interleaved_int4_scale_bytes(w) : 0;
+  auto buffer = std::make_unique_for_overwrite<std::byte[]>(static_cast<size_t>(data_bytes + scale_bytes));
+  if (int4) {
+    kernels::interleave_int4(w, buffer.get(), buffer.get() + data_bytes);
+    w.interleaved_scales = buffer.get() + data_bytes;
+  } else {
+    kernels::interleave_bf16(w, buffer.get());
+  }
+  w.interleaved_data = buffer.get();
+  bytes_ += data_bytes + scale_bytes;
+  buffers_.push_back(std::move(buffer));
+}
+
+void InterleavedCopies::add(layers::SwigluWeights& weights) {
+  add(weights.gate);
+  add(weights.up);
+  add(weights.down);
+}
+
+}  // namespace elephant::models
