@@ -57,13 +57,13 @@ struct Weights {
   std::vector<std::byte> data, scales;
   size_t data_bytes = 0, scale_bytes = 0;
   int copies = 1;
-  // Set when these bytes are the interleaved int4 copy (interleave.h) of that matrix.
+  // Set when these bytes are the interleaved copy (interleave.h) of that matrix.
   const Weights* checkpoint_layout = nullptr;
   kernels::WeightMatrix matrix(const Shape& shape, DType dtype, DType scale_dtype, int64_t group, int copy) const {
     if (checkpoint_layout != nullptr) {
       kernels::WeightMatrix w = checkpoint_layout->matrix(shape, dtype, scale_dtype, group, 0);
       w.interleaved_data = data.data() + static_cast<size_t>(copy) * data_bytes;
-      w.interleaved_scales = scales.data() + static_cast<size_t>(copy) * scale_bytes;
+      if (scale_bytes) w.interleaved_scales = scales.data() + static_cast<size_t>(copy) * scale_bytes;
       return w;
     }
     kernels::WeightMatrix w{dtype, shape.rows, shape.cols, data.data() + static_cast<size_t>(copy) * data_bytes};
@@ -167,8 +167,24 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
       {&int4, DType::kU8, DType::kF16, kGroup, table.matmul_int4[f], "int4 g128, fp32 act"},
       {&int4, DType::kU8, DType::kF16, kGroup, table.matmul_int4[i8], "int4 g128, int8 act"},
   };
-  // The interleaved copy the model makes for tables that read it.
-  Weights int4_interleaved;
+  // The opt-in table's dense kernel, next to the fp32-activation one it would replace.
+  const kernels::KernelTable* bf16_table = kernels::avx512_bf16_kernels();
+  if (bf16_table && !table.bf16_activations) {
+    variants.insert(variants.begin() + 2, {&bf16, DType::kBF16, DType::kF32, 0, bf16_table->matmul, "bf16, bf16 act"});
+  }
+  // The interleaved copies the model makes for tables that read them.
+  Weights bf16_interleaved, int4_interleaved;
+  if (table.reads_interleaved && kernels::can_interleave_bf16(bf16.matrix(shape, DType::kBF16, DType::kF32, 0, 0))) {
+    const kernels::WeightMatrix source = bf16.matrix(shape, DType::kBF16, DType::kF32, 0, 0);
+    std::vector<std::byte> data(static_cast<size_t>(kernels::interleaved_bf16_bytes(source)));
+    kernels::interleave_bf16(source, data.data());
+    bf16_interleaved = replicate("bf16 interleaved", kernels::WeightFormat::kDense, data.data(), data.size(), nullptr, 0);
+    bf16_interleaved.checkpoint_layout = &bf16;
+    variants.push_back({&bf16_interleaved, DType::kBF16, DType::kF32, 0, table.matmul, "bf16 interleaved"});
+    if (bf16_table && !table.bf16_activations) {
+      variants.push_back({&bf16_interleaved, DType::kBF16, DType::kF32, 0, bf16_table->matmul, "bf16 ilv., bf16 act"});
+    }
+  }
   if (table.reads_interleaved && kernels::can_interleave_int4(int4.matrix(shape, DType::kU8, DType::kF16, kGroup, 0))) {
     const kernels::WeightMatrix source = int4.matrix(shape, DType::kU8, DType::kF16, kGroup, 0);
     std::vector<std::byte> data(static_cast<size_t>(kernels::interleaved_int4_data_bytes(source)));
@@ -178,10 +194,6 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
                                  scales.data(), scales.size());
     int4_interleaved.checkpoint_layout = &int4;
     variants.push_back({&int4_interleaved, DType::kU8, DType::kF16, kGroup, table.matmul_int4[i8], "int4 g128 interleaved"});
-  }
-  // The opt-in table's dense kernel, next to the fp32-activation one it would replace.
-  if (const kernels::KernelTable* bf16_table = kernels::avx512_bf16_kernels(); bf16_table && !table.bf16_activations) {
-    variants.insert(variants.begin() + 2, {&bf16, DType::kBF16, DType::kF32, 0, bf16_table->matmul, "bf16, bf16 act"});
   }
 
   std::vector<float> x(static_cast<size_t>(options.prefill_rows * shape.cols));
