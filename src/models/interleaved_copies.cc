@@ -1,22 +1,33 @@
 #include "models/interleaved_copies.h"
 
+#include "core/memory.h"
 #include "kernels/interleave.h"
 
 namespace elephant::models {
 
 bool InterleavedCopies::used_by_active_kernels() { return ops::active_kernels().reads_interleaved; }
 
-void InterleavedCopies::add(ops::WeightMatrix& w) {
+void InterleavedCopies::add(ops::WeightMatrix& w, bool keep_source) {
   const bool int4 = kernels::can_interleave_int4(w);
   if (!int4 && !kernels::can_interleave_bf16(w)) return;
   const int64_t data_bytes = int4 ? kernels::interleaved_int4_data_bytes(w) : kernels::interleaved_bf16_bytes(w);
   const int64_t scale_bytes = int4 ? kernels::interleaved_int4_scale_bytes(w) : 0;
+  if (const auto available = available_memory_bytes();
+      available && *available - (data_bytes + scale_bytes) < kMemoryReserve) {
+    ++skipped_;
+    skipped_bytes_ += data_bytes + scale_bytes;
+    return;
+  }
   auto buffer = std::make_unique_for_overwrite<std::byte[]>(static_cast<size_t>(data_bytes + scale_bytes));
   if (int4) {
     kernels::interleave_int4(w, buffer.get(), buffer.get() + data_bytes);
     w.interleaved_scales = buffer.get() + data_bytes;
   } else {
     kernels::interleave_bf16(w, buffer.get());
+  }
+  if (!keep_source) {
+    release_pages(w.data, static_cast<size_t>(data_bytes));
+    release_pages(w.scales, static_cast<size_t>(scale_bytes));
   }
   w.interleaved_data = buffer.get();
   bytes_ += data_bytes + scale_bytes;

@@ -3,7 +3,12 @@
 // rows per matrix (batched decode, prefill) the interleaved kernels do a fraction of the per-weight
 // work (int4: half; BF16: no cross-lane widening and weights read once per tile of rows), and for
 // one row they read memory as fast as the checkpoint layout. The checkpoint mapping stays the
-// source for every other reader (other kernel tables, the CUDA upload, `quantize`, the embedding).
+// source for every other reader (other kernel tables, the CUDA upload, `quantize`, the embedding),
+// but once a matrix is copied its mapped pages are handed back to the kernel (read again from the
+// file if something touches them), so a model holds about one copy of its weights, not two.
+// A copy that would leave less than kMemoryReserve of available memory is not made: that matrix
+// keeps the checkpoint layout (a random-weight model's source cannot be handed back, and twice a
+// large one may not fit).
 #pragma once
 
 #include <cstddef>
@@ -20,15 +25,23 @@ class InterleavedCopies {
  public:
   // Whether add() makes copies: the active kernel table reads them.
   static bool used_by_active_kernels();
-  // Attaches a copy to w when it is int4 or dense BF16 and its shape has an interleaved layout
-  // (otherwise leaves it as is).
-  void add(ops::WeightMatrix& w);
+  static constexpr int64_t kMemoryReserve = int64_t{1} << 30;
+
+  // Attaches a copy to w when it is int4 or dense BF16, its shape has an interleaved layout and
+  // memory allows (otherwise leaves it as is). keep_source: the mapped pages stay (a tied LM head
+  // whose source is also the embedding table read row by row).
+  void add(ops::WeightMatrix& w, bool keep_source = false);
   void add(layers::SwigluWeights& weights);
   int64_t bytes() const { return bytes_; }
+  // Matrices left in the checkpoint layout for lack of memory, and their bytes.
+  int64_t skipped() const { return skipped_; }
+  int64_t skipped_bytes() const { return skipped_bytes_; }
 
  private:
   std::vector<std::unique_ptr<std::byte[]>> buffers_;
   int64_t bytes_ = 0;
+  int64_t skipped_ = 0;
+  int64_t skipped_bytes_ = 0;
 };
 
 }  // namespace elephant::models

@@ -39,6 +39,13 @@ std::unique_ptr<Model> Model::from_checkpoint(std::unique_ptr<format::Checkpoint
   }
   model->load_weights();
   model->checkpoint_->warn_unused_tensors(model->config_.model_type);
+  if (const InterleavedCopies& copies = model->interleaved_; copies.skipped() > 0) {
+    warn(fmt::format("{}: {} weight matrices ({:.2f} GiB) keep the checkpoint layout: copying them into the CPU "
+                     "kernels' interleaved layout would leave less than {} GiB of memory available (batched "
+                     "decode and prefill run slower on them)",
+                     model->checkpoint_->directory().string(), copies.skipped(),
+                     static_cast<double>(copies.skipped_bytes()) / (1 << 30), InterleavedCopies::kMemoryReserve >> 30));
+  }
   return model;
 }
 
@@ -57,7 +64,12 @@ void Model::load_weights() {
 
   embedding_ = reader.dense_matrix("model.embed_tokens.weight", c.vocab_size, hidden);
   counts_.embedding_bytes = counts_.weight_bytes;
-  lm_head_ = cpu_layout(c.tie_word_embeddings ? embedding_ : reader.matrix("lm_head.weight", c.vocab_size, hidden));
+  if (c.tie_word_embeddings) {
+    lm_head_ = embedding_;
+    if (interleave) interleaved_.add(lm_head_, /*keep_source=*/true);
+  } else {
+    lm_head_ = cpu_layout(reader.matrix("lm_head.weight", c.vocab_size, hidden));
+  }
   final_norm_ = reader.vector("model.norm.weight", hidden);
 
   std::vector<std::vector<layers::SwigluWeights>> experts(static_cast<size_t>(c.n_layers));

@@ -1,0 +1,53 @@
+// Handing pages back to the kernel never changes what they hold: the model releases the mapped
+// weights it has copied, and anything that still reads them (the embedding rows of a tied LM head,
+// the CUDA upload) must see the checkpoint's bytes.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <vector>
+
+#include "core/mapped_file.h"
+#include "core/memory.h"
+
+namespace elephant {
+namespace {
+
+TEST(Memory, ReportsAvailableMemory) {
+  const auto available = available_memory_bytes();
+  ASSERT_TRUE(available.has_value()) << "/proc/meminfo has no MemAvailable";
+  EXPECT_GT(*available, 0);
+}
+
+TEST(Memory, ReleasedPagesOfAMappedFileReadBackUnchanged) {
+  const auto path = std::filesystem::temp_directory_path() / ("elephant_memory_test_" + std::to_string(::getpid()));
+  std::vector<uint32_t> words(3 * 4096 + 5);
+  std::iota(words.begin(), words.end(), 7u);
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(words.data()), static_cast<std::streamsize>(words.size() * 4));
+  }
+  {
+    const MappedFile file(path);
+    const auto* mapped = reinterpret_cast<const uint32_t*>(file.bytes().data());
+    ASSERT_EQ(std::vector<uint32_t>(mapped, mapped + words.size()), words);
+    release_pages(file.bytes().data() + 3, file.bytes().size() - 3);
+    EXPECT_EQ(std::vector<uint32_t>(mapped, mapped + words.size()), words);
+  }
+  std::filesystem::remove(path);
+}
+
+TEST(Memory, ReleasedAnonymousPagesKeepTheirContents) {
+  std::vector<uint32_t> words(5 * 4096);
+  std::iota(words.begin(), words.end(), 11u);
+  const std::vector<uint32_t> expected = words;
+  release_pages(words.data(), words.size() * 4);
+  EXPECT_EQ(words, expected);
+}
+
+}  // namespace
+}  // namespace elephant
