@@ -185,6 +185,16 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
       variants.push_back({&bf16_interleaved, DType::kBF16, DType::kF32, 0, bf16_table->matmul, "bf16 ilv., bf16 act"});
     }
   }
+  Weights int8_interleaved;
+  if (table.reads_interleaved && kernels::can_interleave_int8(int8.matrix(shape, DType::kI8, DType::kF32, 0, 0))) {
+    const kernels::WeightMatrix source = int8.matrix(shape, DType::kI8, DType::kF32, 0, 0);
+    std::vector<std::byte> data(static_cast<size_t>(kernels::interleaved_int8_bytes(source)));
+    kernels::interleave_int8(source, data.data());
+    int8_interleaved = replicate("int8 interleaved", kernels::WeightFormat::kInt8PerChannel, data.data(), data.size(),
+                                 nullptr, 0);
+    int8_interleaved.checkpoint_layout = &int8;
+    variants.push_back({&int8_interleaved, DType::kI8, DType::kF32, 0, table.matmul_int8[i8], "int8 interleaved"});
+  }
   if (table.reads_interleaved && kernels::can_interleave_int4(int4.matrix(shape, DType::kU8, DType::kF16, kGroup, 0))) {
     const kernels::WeightMatrix source = int4.matrix(shape, DType::kU8, DType::kF16, kGroup, 0);
     std::vector<std::byte> data(static_cast<size_t>(kernels::interleaved_int4_data_bytes(source)));

@@ -63,6 +63,33 @@ void interleave_int4(const WeightMatrix& w, std::byte* data, std::byte* scales) 
   }
 }
 
+bool can_interleave_int8(const WeightMatrix& w) {
+  return w.format == WeightFormat::kInt8PerChannel && w.rows % kInterleavedRows == 0 && w.cols % 8 == 0 &&
+         w.cols <= kMaxInterleavedInt8Cols;
+}
+
+int64_t interleaved_int8_bytes(const WeightMatrix& w) { return w.rows * w.cols; }
+
+void interleave_int8(const WeightMatrix& w, std::byte* data) {
+  const auto* src = static_cast<const uint8_t*>(w.data);
+  auto* dst = reinterpret_cast<uint8_t*>(data);
+  const int64_t quads = w.cols / 4;
+  parallel_for(w.rows / kInterleavedRows, 1, [&](int64_t block_begin, int64_t block_end) {
+    for (int64_t block = block_begin; block < block_end; ++block) {
+      const uint8_t* rows = src + block * kInterleavedRows * w.cols;
+      uint8_t* out = dst + block * kInterleavedRows * w.cols;
+      for (int64_t q = 0; q < quads; ++q) {
+        for (int64_t r = 0; r < kInterleavedRows; ++r) {
+          for (int64_t c = 0; c < 4; ++c) {
+            // Two's complement w + 128 is w with its sign bit flipped.
+            out[(q * kInterleavedRows + r) * 4 + c] = rows[r * w.cols + 4 * q + c] ^ 0x80u;
+          }
+        }
+      }
+    }
+  });
+}
+
 bool can_interleave_bf16(const WeightMatrix& w) {
   return w.format == WeightFormat::kDense && w.dtype == DType::kBF16 && w.rows % kInterleavedRows == 0 &&
          w.cols % 2 == 0;

@@ -13,6 +13,14 @@
 //           its high nibble (nibbles as stored: q + 8).
 //   scales: [rows / 16][cols / group][16], in the matrix's scale dtype.
 //
+// int8 per channel: one 64-byte load is 4 columns of 16 outputs, the vpdpbusd operand as it is;
+// weights are stored offset to unsigned (w + 128, the instruction's unsigned operand) so the
+// int8 activations can be broadcast as they are, and each output's sum starts at -128·Σx. The
+// integer sums are exact, so results equal the checkpoint layout's bit for bit.
+//   data:   [rows / 16][cols / 4][16 outputs][4 columns] u8: element (o, k) at
+//           ((o / 16) · cols / 4 + k / 4) · 64 + 4 · (o % 16) + k % 4, holding w + 128.
+//   (scales: the matrix's own [rows], already one per output.)
+//
 // BF16 dense: one 64-byte load holds 2 columns of 16 outputs; the fp32 kernel widens them with a
 // shift and a mask (no cross-lane conversion), the AVX512_BF16 kernel feeds them to vdpbf16ps as they are.
 //   data:   [rows / 16][cols / 2][16 outputs][2 columns] bf16: element (o, k) at
@@ -34,6 +42,14 @@ int64_t interleaved_int4_data_bytes(const WeightMatrix& w);
 int64_t interleaved_int4_scale_bytes(const WeightMatrix& w);
 // Fills data and scales (sizes above) from w's checkpoint layout.
 void interleave_int4(const WeightMatrix& w, std::byte* data, std::byte* scales);
+
+// int8 per channel with rows a multiple of 16, cols a multiple of 8 (the kernel takes two 4-column
+// quads per step) and at most kMaxInterleavedInt8Cols (255 · 127 · cols must fit the int32 sums).
+inline constexpr int64_t kMaxInterleavedInt8Cols = 65536;
+bool can_interleave_int8(const WeightMatrix& w);
+int64_t interleaved_int8_bytes(const WeightMatrix& w);
+// Fills data (size above) from w's checkpoint layout.
+void interleave_int8(const WeightMatrix& w, std::byte* data);
 
 // Dense BF16 with rows a multiple of 16 and an even number of columns.
 bool can_interleave_bf16(const WeightMatrix& w);

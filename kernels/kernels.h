@@ -37,7 +37,7 @@ struct WeightMatrix {
   const void* scales = nullptr;     // quantized: [rows] (int8) or [rows, cols / group_size] (int4)
   DType scale_dtype = DType::kF32;  // F32, F16 or BF16
   int64_t group_size = 0;           // int4: columns per scale (valid_group_size) dividing cols
-  // int4 and dense BF16: an optional copy of data (and, for int4, of scales) in the AVX-512
+  // int4, int8 and dense BF16: an optional copy of data (and, for int4, of scales) in the AVX-512
   // kernels' interleaved layout (interleave.h); kernels that have an interleaved path use it for
   // every call, others ignore it. Both must describe the same values.
   const void* interleaved_data = nullptr;
@@ -89,8 +89,9 @@ struct KernelTable {
   // matmul multiplies BF16 weights by activations rounded to bf16 (ref::matmul_bf16_activations
   // is its specification) instead of by the fp32 activations.
   bool bf16_activations = false;
-  // matmul (BF16) and matmul_int4 compute from WeightMatrix::interleaved_data when a matrix has it
-  // (the model makes those copies at load only for tables that read them).
+  // matmul (BF16), matmul_int8 (int8 activations) and matmul_int4 compute from
+  // WeightMatrix::interleaved_data when a matrix has it (the model makes those copies at load only
+  // for tables that read them).
   bool reads_interleaved = false;
 };
 

@@ -56,7 +56,11 @@ void check_weight_matrix(const WeightMatrix& w, std::string_view what) {
         fail("{}: int8 per-channel weights need I8 data and float scales, found {} data and {} scales", what,
              dtype_name(w.dtype), w.scales ? dtype_name(w.scale_dtype) : "no");
       }
-      if (w.interleaved_data != nullptr) fail("{}: int8 weights have no interleaved layout", what);
+      if (w.interleaved_data != nullptr && (w.rows % 16 != 0 || w.cols % 8 != 0 || w.interleaved_scales != nullptr)) {
+        fail("{}: an interleaved int8 copy needs rows a multiple of 16, cols a multiple of 8 and no scales, found "
+             "[{}, {}]",
+             what, w.rows, w.cols);
+      }
       return;
     case WeightFormat::kInt4Group:
       if (w.dtype != DType::kU8 || w.scales == nullptr || !float_scales) {

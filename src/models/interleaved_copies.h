@@ -1,8 +1,9 @@
-// Copies of a model's int4 and BF16 matrices in the AVX-512 kernels' interleaved layouts
+// Copies of a model's int4, int8 and BF16 matrices in the AVX-512 kernels' interleaved layouts
 // (kernels/interleave.h), made once at load when the kernel table in use reads them. With several
 // rows per matrix (batched decode, prefill) the interleaved kernels do a fraction of the per-weight
-// work (int4: half; BF16: no cross-lane widening and weights read once per tile of rows), and for
-// one row they read memory as fast as the checkpoint layout. The checkpoint mapping stays the
+// work (int4: half; int8: no per-call weight sums or horizontal sums; BF16: no cross-lane widening
+// and weights read once per tile of rows), and for one row they read memory at least as fast as
+// the checkpoint layout. The checkpoint mapping stays the
 // source for every other reader (other kernel tables, the CUDA upload, `quantize`, the embedding),
 // but once a matrix is copied its mapped pages are handed back to the kernel (read again from the
 // file if something touches them), so a model holds about one copy of its weights, not two.
@@ -27,7 +28,7 @@ class InterleavedCopies {
   static bool used_by_active_kernels();
   static constexpr int64_t kMemoryReserve = int64_t{1} << 30;
 
-  // Attaches a copy to w when it is int4 or dense BF16, its shape has an interleaved layout and
+  // Attaches a copy to w when it is int4, int8 or dense BF16, its shape has an interleaved layout and
   // memory allows (otherwise leaves it as is). keep_source: the mapped pages stay (a tied LM head
   // whose source is also the embedding table read row by row).
   void add(ops::WeightMatrix& w, bool keep_source = false);

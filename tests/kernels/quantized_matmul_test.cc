@@ -35,8 +35,9 @@ struct QuantizedOperands {
   kernels::WeightMatrix matrix;
 };
 
-// int4 with F32 scales: quantized with F16 scales, then widened (the same values). interleaved:
-// with the AVX-512 kernels' interleaved copy (interleave.h).
+// int4 with F32 scales: quantized with F16 scales, then widened (the same values); int8 with F16
+// or BF16 scales: its F32 scales rounded. interleaved: with the AVX-512 kernels' interleaved copy
+// (interleave.h).
 QuantizedOperands make_operands(WeightFormat format, int64_t n_rows, int64_t rows, int64_t cols, int64_t group,
                                 DType scale_dtype, uint64_t seed, bool interleaved = false) {
   std::mt19937_64 rng(seed);
@@ -56,7 +57,18 @@ QuantizedOperands make_operands(WeightFormat format, int64_t n_rows, int64_t row
     ops.matrix.dtype = DType::kI8;
     ops.matrix.data = ops.q8.data();
     ops.matrix.scales = ops.scales_f32.data();
-    ops.matrix.scale_dtype = DType::kF32;
+    ops.matrix.scale_dtype = scale_dtype;
+    if (scale_dtype != DType::kF32) {
+      for (float scale : ops.scales_f32) {
+        ops.scales_half.push_back(scale_dtype == DType::kF16 ? f32_to_f16(scale) : f32_to_bf16(scale));
+      }
+      ops.matrix.scales = ops.scales_half.data();
+    }
+    if (interleaved) {
+      ops.interleaved_data.resize(static_cast<size_t>(kernels::interleaved_int8_bytes(ops.matrix)));
+      kernels::interleave_int8(ops.matrix, ops.interleaved_data.data());
+      ops.matrix.interleaved_data = ops.interleaved_data.data();
+    }
   } else {
     const DType stored_scales = scale_dtype == DType::kF32 ? DType::kF16 : scale_dtype;
     ops.q4.resize(ops.w.size() / 2);
@@ -99,7 +111,7 @@ struct Case {
   int64_t group;  // int4 only
   DType scale_dtype;
   int64_t n_rows, rows, cols;
-  bool interleaved = false;  // int4 only
+  bool interleaved = false;
 };
 
 std::vector<Case> cases() {
@@ -121,8 +133,15 @@ std::vector<Case> cases() {
       all.push_back({WeightFormat::kInt4Group, group, scale_dtype, n, rows, cols});
     }
   }
-  // With the interleaved copy (rows a multiple of 16): passes of 1-6 rows over blocks of 4, 2 and
-  // 1; kernels without an interleaved path read the checkpoint layout.
+  // With the interleaved copy (rows a multiple of 16): passes of 1-8 rows over blocks of 4, 2 and
+  // 1, and spans of blocks when rows exceed a pass; kernels without an interleaved path read the
+  // checkpoint layout.
+  for (const auto& [n, rows, cols] : std::vector<std::array<int64_t, 3>>{
+           {1, 16, 8}, {2, 32, 104}, {5, 48, 256}, {8, 64, 1024}, {9, 80, 392}, {13, 16, 8296}, {21, 32, 64}, {1, 208, 512}}) {
+    for (DType scale_dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
+      all.push_back({WeightFormat::kInt8PerChannel, 0, scale_dtype, n, rows, cols, true});
+    }
+  }
   for (const auto& [group, n, rows, cols] : std::vector<std::array<int64_t, 4>>{
            {16, 3, 16, 48}, {32, 5, 32, 96}, {64, 7, 48, 192}, {128, 1, 112, 1024}, {128, 13, 80, 384}, {256, 2, 16, 512},
            {128, 6, 32, 8320}}) {
@@ -173,7 +192,9 @@ TEST_P(QuantizedMatmulTest, RowResultsDoNotDependOnBatchOrRowRange) {
                         Case{WeightFormat::kInt8PerChannel, 0, DType::kF32, 21, 9, 8300},
                         Case{WeightFormat::kInt4Group, 128, DType::kBF16, 21, 9, 8320},
                         Case{WeightFormat::kInt4Group, 128, DType::kF16, 13, 80, 384, true},
-                        Case{WeightFormat::kInt4Group, 64, DType::kBF16, 8, 48, 192, true}}) {
+                        Case{WeightFormat::kInt4Group, 64, DType::kBF16, 8, 48, 192, true},
+                        Case{WeightFormat::kInt8PerChannel, 0, DType::kF16, 11, 48, 256, true},
+                        Case{WeightFormat::kInt8PerChannel, 0, DType::kF32, 17, 32, 8296, true}}) {
     const QuantizedOperands ops =
         make_operands(c.format, c.n_rows, c.rows, c.cols, c.group, c.scale_dtype, 7, c.interleaved);
     for (Activations activations : {Activations::kF32, Activations::kInt8}) {
@@ -254,6 +275,19 @@ TEST(Quantizers, RoundTripErrorIsAtMostHalfAStep) {
       }
     }
   }
+}
+
+TEST(InterleavedInt8, OnlyShapesTheKernelTakes) {
+  const auto shape = [](int64_t rows, int64_t cols) {
+    kernels::WeightMatrix w{DType::kI8, rows, cols, nullptr};
+    w.format = WeightFormat::kInt8PerChannel;
+    return kernels::can_interleave_int8(w);
+  };
+  EXPECT_TRUE(shape(32, 8));
+  EXPECT_TRUE(shape(16, kernels::kMaxInterleavedInt8Cols));
+  EXPECT_FALSE(shape(24, 8));
+  EXPECT_FALSE(shape(32, 12));
+  EXPECT_FALSE(shape(16, kernels::kMaxInterleavedInt8Cols + 8));
 }
 
 TEST(Quantizers, Int4RequiresColumnsToBeAMultipleOfTheGroup) {

@@ -88,8 +88,11 @@ const ActivationScratch& quantize_rows(const float* x, int64_t n_rows, int64_t c
   ActivationScratch& scratch = t_activations;
   grow(scratch.values, n_rows * cols);
   grow(scratch.scales, n_rows);
+  grow(scratch.sums, n_rows);
   for (int64_t i = 0; i < n_rows; ++i) {
-    scratch.scales[static_cast<size_t>(i)] = quantize_row(x + i * cols, cols, scratch.values.data() + i * cols);
+    int8_t* row = scratch.values.data() + i * cols;
+    scratch.scales[static_cast<size_t>(i)] = quantize_row(x + i * cols, cols, row);
+    scratch.sums[static_cast<size_t>(i)] = sum_values(row, cols);
   }
   return scratch;
 }

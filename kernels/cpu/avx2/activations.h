@@ -12,6 +12,9 @@ namespace elephant::kernels::avx2 {
 struct ActivationScratch {
   std::vector<int8_t> values;  // [n_rows, cols]
   std::vector<float> scales;   // [n_rows]
+  // Σ values of each row: the interleaved int8 kernel, whose weights are stored offset to unsigned
+  // (w + 128), starts every output's sum at -128·Σx.
+  std::vector<int32_t> sums;   // [n_rows]
 };
 
 // Column order.

@@ -188,7 +188,91 @@ void matmul_int4_nibble_order(const float* x, int64_t n_rows, const WeightMatrix
   }
 }
 
-// The 16 scales of one interleaved block's group (interleave.h), one per lane.
+// The loop nest of the interleaved kernels (interleave.h), for a Dot with kMaxRows, row_bytes()
+// (bytes of one output row) and compute<kRows, kBlocks>(i, block[], out, out_stride, first_block),
+// which writes rows [i, i + kRows) × the 16 outputs of each block to
+// out[r * out_stride + 16 (block[j] - first_block) + lane] the same way whatever kRows and kBlocks.
+//
+// Rows [i, i + kRows) over output rows [row_begin, row_end), a range's partial first or last block
+// computed whole into a buffer and copied. Whole blocks: 2 at a time for several rows; for one row
+// kDecodeStreams at a time from evenly spaced points of the range, as decode_streams does, so each
+// is one long sequential stream (four neighbouring 32 KiB blocks restarted the prefetch every
+// block: int4 14336×4096 decode 8% slower than the row-major kernel).
+template <int kRows, typename Dot>
+int64_t interleaved_partial_block(const Dot& dot, int64_t i, int64_t begin, int64_t end, float* y, int64_t y_stride) {
+  float block_out[kRows * 16];
+  const int64_t block = begin / 16;
+  dot.template compute<kRows, 1>(i, &block, block_out, 16, block);
+  for (int r = 0; r < kRows; ++r) {
+    for (int64_t o = begin; o < end; ++o) y[(i + r) * y_stride + o] = block_out[r * 16 + o % 16];
+  }
+  return end;
+}
+
+template <int kRows, typename Dot>
+void interleaved_pass(const Dot& dot, int64_t i, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  int64_t o = row_begin;
+  if (o % 16 != 0) o = interleaved_partial_block<kRows>(dot, i, o, std::min(row_end, (o / 16 + 1) * 16), y, y_stride);
+  const int64_t first = o / 16;
+  const int64_t whole = (row_end - o) / 16;
+  float* y_rows = y + i * y_stride;
+  int64_t done = 0;
+  if constexpr (kRows == 1) {
+    const int64_t stride = whole / kDecodeStreams;
+    for (int64_t t = 0; t < stride; ++t) {
+      int64_t blocks[kDecodeStreams];
+      for (int j = 0; j < kDecodeStreams; ++j) blocks[j] = first + j * stride + t;
+      dot.template compute<1, kDecodeStreams>(i, blocks, y_rows, y_stride, 0);
+    }
+    done = kDecodeStreams * stride;
+  } else {
+    for (; done + 2 <= whole; done += 2) {
+      const int64_t blocks[2] = {first + done, first + done + 1};
+      dot.template compute<kRows, 2>(i, blocks, y_rows, y_stride, 0);
+    }
+  }
+  for (; done < whole; ++done) {
+    const int64_t block = first + done;
+    dot.template compute<kRows, 1>(i, &block, y_rows, y_stride, 0);
+  }
+  o += 16 * whole;
+  if (o < row_end) interleaved_partial_block<kRows>(dot, i, o, row_end, y, y_stride);
+}
+
+template <typename Dot>
+void interleaved_passes(const Dot& dot, int64_t n_rows, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  static_assert(Dot::kMaxRows >= 1 && Dot::kMaxRows <= 8);
+  for (int64_t i = 0; i < n_rows; i += Dot::kMaxRows) {
+    switch (std::min<int64_t>(Dot::kMaxRows, n_rows - i)) {
+      case 8: if constexpr (Dot::kMaxRows >= 8) interleaved_pass<8>(dot, i, y, y_stride, row_begin, row_end); break;
+      case 7: if constexpr (Dot::kMaxRows >= 7) interleaved_pass<7>(dot, i, y, y_stride, row_begin, row_end); break;
+      case 6: if constexpr (Dot::kMaxRows >= 6) interleaved_pass<6>(dot, i, y, y_stride, row_begin, row_end); break;
+      case 5: if constexpr (Dot::kMaxRows >= 5) interleaved_pass<5>(dot, i, y, y_stride, row_begin, row_end); break;
+      case 4: if constexpr (Dot::kMaxRows >= 4) interleaved_pass<4>(dot, i, y, y_stride, row_begin, row_end); break;
+      case 3: if constexpr (Dot::kMaxRows >= 3) interleaved_pass<3>(dot, i, y, y_stride, row_begin, row_end); break;
+      case 2: if constexpr (Dot::kMaxRows >= 2) interleaved_pass<2>(dot, i, y, y_stride, row_begin, row_end); break;
+      default: interleaved_pass<1>(dot, i, y, y_stride, row_begin, row_end); break;
+    }
+  }
+}
+
+// More rows than one pass takes: the range goes in spans of blocks that stay in L2 (kSpanBytes),
+// each taking every pass, so the weights come from memory once rather than once per pass (batch
+// 16 of a Mixtral-shaped model gives some expert 7+ rows most steps).
+template <typename Dot>
+void run_interleaved(const Dot& dot, int64_t n_rows, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  constexpr int64_t kSpanBytes = int64_t{256} << 10;
+  if (n_rows <= Dot::kMaxRows) return interleaved_passes(dot, n_rows, y, y_stride, row_begin, row_end);
+  const int64_t span = std::max<int64_t>(32, kSpanBytes / dot.row_bytes() / 32 * 32);
+  for (int64_t begin = row_begin; begin < row_end;) {
+    const int64_t end = std::min(row_end, begin / 16 * 16 + span);
+    interleaved_passes(dot, n_rows, y, y_stride, begin, end);
+    begin = end;
+  }
+}
+
+// 16 consecutive scales, one per lane: an interleaved block's int4 group scales (interleave.h) or an int8
+// block's per-output scales.
 template <DType kScaleType>
 __m512 load_block_scales(const void* scales, int64_t index) {
   if constexpr (kScaleType == DType::kF32) {
@@ -213,6 +297,7 @@ struct Int4Interleaved {
   static constexpr int kMaxRows = 6;
   const WeightMatrix& w;
   const avx2::GroupedActivations& xq;
+  int64_t row_bytes() const { return w.cols / 2; }
 
   // Activation rows [i, i + kRows) × the 16 outputs of blocks block[0..kBlocks) into
   // out[r * out_stride + 16 (block[j] - first_block) + lane].
@@ -263,76 +348,52 @@ struct Int4Interleaved {
       }
     }
   }
+};
 
-  // Rows [i, i + kRows) over output rows [row_begin, row_end), a range's partial first or last
-  // block computed whole into a buffer and copied. Whole blocks: 2 at a time for several rows; for
-  // one row kDecodeStreams at a time from evenly spaced points of the range, as decode_streams
-  // does, so each is one long sequential stream (four neighbouring 32 KiB blocks restarted the
-  // prefetch every block: 14336×4096 decode 8% slower than the row-major kernel).
-  template <int kRows>
-  void pass(int64_t i, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) const {
-    int64_t o = row_begin;
-    if (o % 16 != 0) o = partial_block<kRows>(i, o, std::min(row_end, (o / 16 + 1) * 16), y, y_stride);
-    const int64_t first = o / 16;
-    const int64_t whole = (row_end - o) / 16;
-    float* y_rows = y + i * y_stride;
-    int64_t done = 0;
-    if constexpr (kRows == 1) {
-      const int64_t stride = whole / kDecodeStreams;
-      for (int64_t t = 0; t < stride; ++t) {
-        int64_t blocks[kDecodeStreams];
-        for (int j = 0; j < kDecodeStreams; ++j) blocks[j] = first + j * stride + t;
-        compute<1, kDecodeStreams>(i, blocks, y_rows, y_stride, 0);
-      }
-      done = kDecodeStreams * stride;
-    } else {
-      for (; done + 2 <= whole; done += 2) {
-        const int64_t blocks[2] = {first + done, first + done + 1};
-        compute<kRows, 2>(i, blocks, y_rows, y_stride, 0);
-      }
-    }
-    for (; done < whole; ++done) {
-      const int64_t block = first + done;
-      compute<kRows, 1>(i, &block, y_rows, y_stride, 0);
-    }
-    o += 16 * whole;
-    if (o < row_end) partial_block<kRows>(i, o, row_end, y, y_stride);
-  }
+// Interleaved int8 (interleave.h): lane l of a block's accumulator is output 16b + l. Per 4-column
+// quad, one 64-byte load is the unsigned operand as stored (w + 128) and 4 activations broadcast to
+// every lane the signed one; each output's sum starts at -128·Σx, so it is Σ w·x exactly, and the
+// result is float(sum) · (x scale · w scale) as the checkpoint-layout kernel computes it: the same
+// value bit for bit, with no per-call weight sums and no horizontal sums.
+template <DType kScaleType>
+struct Int8Interleaved {
+  static constexpr int kMaxRows = 8;
+  const WeightMatrix& w;
+  const avx2::ActivationScratch& xq;
+  int64_t row_bytes() const { return w.cols; }
 
-  template <int kRows>
-  int64_t partial_block(int64_t i, int64_t begin, int64_t end, float* y, int64_t y_stride) const {
-    float block_out[kRows * 16];
-    const int64_t block = begin / 16;
-    compute<kRows, 1>(i, &block, block_out, 16, block);
+  template <int kRows, int kBlocks>
+  void compute(int64_t i, const int64_t* block, float* out, int64_t out_stride, int64_t first_block) const {
+    const int64_t cols = w.cols;
+    const uint8_t* blocks[kBlocks];
+    for (int j = 0; j < kBlocks; ++j) blocks[j] = static_cast<const uint8_t*>(w.interleaved_data) + block[j] * 16 * cols;
+    const int8_t* x_rows = xq.values.data() + i * cols;
+    __m512i acc[kRows][kBlocks];
     for (int r = 0; r < kRows; ++r) {
-      for (int64_t o = begin; o < end; ++o) y[(i + r) * y_stride + o] = block_out[r * 16 + o % 16];
+      const __m512i offset = _mm512_set1_epi32(-128 * xq.sums[static_cast<size_t>(i + r)]);
+      for (int j = 0; j < kBlocks; ++j) acc[r][j] = offset;
     }
-    return end;
-  }
-
-  // More rows than one pass takes: the range goes in spans of blocks that stay in L2 (kSpanBytes),
-  // each taking every pass, so the weights come from memory once rather than once per pass (batch
-  // 16 of a Mixtral-shaped model gives some expert 7+ rows most steps).
-  void run(int64_t n_rows, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) const {
-    constexpr int64_t kSpanBytes = int64_t{256} << 10;
-    if (n_rows <= kMaxRows) return passes(n_rows, y, y_stride, row_begin, row_end);
-    const int64_t span = std::max<int64_t>(32, kSpanBytes / (w.cols / 2) / 32 * 32);
-    for (int64_t begin = row_begin; begin < row_end;) {
-      const int64_t end = std::min(row_end, begin / 16 * 16 + span);
-      passes(n_rows, y, y_stride, begin, end);
-      begin = end;
+    // Two quads per iteration (interleave.h keeps their number even). The intrinsic, not
+    // dpbusd_into: with the asm GCC 12 kept these accumulators on the stack around every vpdpbusd.
+    for (int64_t q = 0; q < cols / 4; q += 2) {
+      for (int64_t step = 0; step < 2; ++step) {
+        __m512i weights[kBlocks];
+        for (int j = 0; j < kBlocks; ++j) {
+          prefetch_weights(blocks[j] + (q + step) * 64);
+          weights[j] = _mm512_loadu_si512(blocks[j] + (q + step) * 64);
+        }
+        for (int r = 0; r < kRows; ++r) {
+          const __m512i activations = _mm512_broadcastd_epi32(_mm_loadu_si32(x_rows + r * cols + 4 * (q + step)));
+          for (int j = 0; j < kBlocks; ++j) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], weights[j], activations);
+        }
+      }
     }
-  }
-
-  void passes(int64_t n_rows, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) const {
-    for (int64_t i = 0; i < n_rows; i += kMaxRows) {
-      switch (std::min<int64_t>(kMaxRows, n_rows - i)) {
-        case 6: pass<6>(i, y, y_stride, row_begin, row_end); break;
-        case 5: pass<5>(i, y, y_stride, row_begin, row_end); break;
-        case 4: pass<4>(i, y, y_stride, row_begin, row_end); break;
-        case 3: pass<3>(i, y, y_stride, row_begin, row_end); break;
-        case 2: pass<2>(i, y, y_stride, row_begin, row_end); break;
-        default: pass<1>(i, y, y_stride, row_begin, row_end); break;
+    for (int j = 0; j < kBlocks; ++j) {
+      const __m512 scales = load_block_scales<kScaleType>(w.scales, block[j] * 16);
+      for (int r = 0; r < kRows; ++r) {
+        const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(xq.scales[static_cast<size_t>(i + r)]), scales);
+        _mm512_storeu_ps(out + r * out_stride + 16 * (block[j] - first_block),
+                         _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r][j]), scale));
       }
     }
   }
@@ -343,9 +404,9 @@ void matmul_int4_interleaved(const float* x, int64_t n_rows, const WeightMatrix&
                              int64_t row_begin, int64_t row_end) {
   const auto& xq = avx2::quantize_rows_grouped(x, n_rows, w.cols, w.group_size);
   if (w.group_size == 128) {
-    Int4Interleaved<kScaleType, 32>{w, xq}.run(n_rows, y, y_stride, row_begin, row_end);
+    run_interleaved(Int4Interleaved<kScaleType, 32>{w, xq}, n_rows, y, y_stride, row_begin, row_end);
   } else {
-    Int4Interleaved<kScaleType, 0>{w, xq}.run(n_rows, y, y_stride, row_begin, row_end);
+    run_interleaved(Int4Interleaved<kScaleType, 0>{w, xq}, n_rows, y, y_stride, row_begin, row_end);
   }
 }
 
@@ -353,6 +414,12 @@ void matmul_int4_interleaved(const float* x, int64_t n_rows, const WeightMatrix&
 
 void matmul_int8_int8(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, int64_t y_stride,
                       int64_t row_begin, int64_t row_end) {
+  if (w.interleaved_data != nullptr) {
+    const auto& xq = avx2::quantize_rows(x, n_rows, w.cols);
+    if (w.scale_dtype == DType::kF16) return run_interleaved(Int8Interleaved<DType::kF16>{w, xq}, n_rows, y, y_stride, row_begin, row_end);
+    if (w.scale_dtype == DType::kBF16) return run_interleaved(Int8Interleaved<DType::kBF16>{w, xq}, n_rows, y, y_stride, row_begin, row_end);
+    return run_interleaved(Int8Interleaved<DType::kF32>{w, xq}, n_rows, y, y_stride, row_begin, row_end);
+  }
   tiled(Int8WeightsInt8Activations{w, avx2::quantize_rows(x, n_rows, w.cols)}, n_rows, y, y_stride, row_begin, row_end);
 }
 
