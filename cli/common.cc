@@ -89,14 +89,14 @@ DType parse_kv_dtype(const std::string& name) {
   fail("--kv-dtype '{}': expected f32 or bf16", name);
 }
 
-std::unique_ptr<models::Model> load_model(const ModelFlags& flags) {
+std::unique_ptr<models::Model> load_model(const ModelFlags& flags, bool computes) {
   if (flags.threads > 0) set_thread_count(flags.threads);
   ops::select_kernels(flags.kernels);
   models::ModelOptions options;
   options.context_length = flags.context;
   options.kv_dtype = parse_kv_dtype(flags.kv_dtype);
   options.experts_per_token = flags.experts_per_token;
-  options.cpu_interleaved_layout = flags.device == "cpu";
+  options.cpu_interleaved_layout = computes && flags.device == "cpu";
   if (!flags.pregate && (flags.pregate_lookahead != 1 || flags.no_pregate_next_token)) {
     fail("--pregate-lookahead and --no-pregate-next-token only change --pregate, which is not given");
   }

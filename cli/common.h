@@ -45,7 +45,9 @@ chat::Json load_chat_config(const std::string& model_dir, const char* flag);
 // --kv-dtype: "f32" or "bf16"; anything else is an Error naming the choices.
 DType parse_kv_dtype(const std::string& name);
 // Applies thread/kernel choices and loads the model; throws Error on bad input.
-std::unique_ptr<models::Model> load_model(const ModelFlags& flags);
+// computes: false for a model that is only described (inspect), which then skips the CPU kernels'
+// load-time copies of its weights.
+std::unique_ptr<models::Model> load_model(const ModelFlags& flags, bool computes = true);
 // True when DIR/config.json declares an encoder-decoder family (`elephant translate` models); an
 // unreadable config is false, so the decoder-only loader reports what is wrong with it.
 bool is_seq2seq_model(const std::string& model_dir);

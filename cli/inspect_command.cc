@@ -64,7 +64,7 @@ void run(const ModelFlags& flags) {
     inspect_seq2seq(flags);
     return;
   }
-  auto model = load_model(flags);
+  auto model = load_model(flags, /*computes=*/false);
   const auto& c = model->config();
   const auto counts = model->parameter_counts();
   int n_moe = 0;
