@@ -28,18 +28,14 @@ template <int kRows, typename Tile, typename X>
 void interleaved_bf16_tile(const Tile& tile, int blocks, const X* x, int64_t cols, const uint16_t* weights,
                            int64_t k_begin, int64_t k_end, float* out, int64_t out_stride) {
   static_assert(Tile::kBlocksPerTile >= 1 && Tile::kBlocksPerTile <= 4);
+  const auto run = [&]<int kBlocks>() {
+    tile.template compute<kRows, kBlocks>(x, cols, weights, k_begin, k_end, out, out_stride);
+  };
   switch (blocks) {
-    case 4:
-      if constexpr (Tile::kBlocksPerTile >= 4) return tile.template compute<kRows, 4>(x, cols, weights, k_begin, k_end, out, out_stride);
-      break;
-    case 3:
-      if constexpr (Tile::kBlocksPerTile >= 3) return tile.template compute<kRows, 3>(x, cols, weights, k_begin, k_end, out, out_stride);
-      break;
-    case 2:
-      if constexpr (Tile::kBlocksPerTile >= 2) return tile.template compute<kRows, 2>(x, cols, weights, k_begin, k_end, out, out_stride);
-      break;
-    default:
-      return tile.template compute<kRows, 1>(x, cols, weights, k_begin, k_end, out, out_stride);
+    case 4: if constexpr (Tile::kBlocksPerTile >= 4) return run.template operator()<4>(); break;
+    case 3: if constexpr (Tile::kBlocksPerTile >= 3) return run.template operator()<3>(); break;
+    case 2: if constexpr (Tile::kBlocksPerTile >= 2) return run.template operator()<2>(); break;
+    default: return run.template operator()<1>();
   }
 }
 
@@ -71,8 +67,8 @@ void interleaved_bf16_partial_block(const Tile& tile, const X* x, int64_t n_rows
   for (int64_t i = 0; i < n_rows; i += Tile::kRowsPerPass) {
     const int rows = static_cast<int>(std::min<int64_t>(Tile::kRowsPerPass, n_rows - i));
     for (int64_t k = 0; k < w.cols; k += kInterleavedChunkCols) {
-      interleaved_bf16_tile(tile, rows, 1, x + i * w.cols, w.cols, block, k, std::min(w.cols, k + kInterleavedChunkCols),
-                            out, 16);
+      const int64_t k_end = std::min(w.cols, k + kInterleavedChunkCols);
+      interleaved_bf16_tile(tile, rows, 1, x + i * w.cols, w.cols, block, k, k_end, out, 16);
     }
     for (int r = 0; r < rows; ++r) {
       for (int64_t o = begin; o < end; ++o) y[(i + r) * y_stride + o] = out[r * 16 + o % 16];
