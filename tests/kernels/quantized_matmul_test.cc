@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "kernels/kernels.h"
+#include "kernels/activation_epoch.h"
 #include "kernels/interleave.h"
 #include "kernels/quantize.h"
 #include "kernels/ref/ref.h"
@@ -214,6 +215,68 @@ TEST_P(QuantizedMatmulTest, RowResultsDoNotDependOnBatchOrRowRange) {
       EXPECT_EQ(split, full) << what;
     }
   }
+}
+
+// Quantized activation rows are reused only within one activation epoch and only for the same x,
+// row count and columns (activation_epoch.h): any other call gives what a call in epoch 0, which
+// always quantizes, gives.
+TEST_P(QuantizedMatmulTest, QuantizedActivationsAreReusedOnlyForTheSameRowsInOneEpoch) {
+  const kernels::KernelTable& table = *GetParam();
+  for (const Case& c : {Case{WeightFormat::kInt8PerChannel, 0, DType::kF32, 3, 32, 256},
+                        Case{WeightFormat::kInt4Group, 64, DType::kF16, 3, 32, 256},
+                        Case{WeightFormat::kInt4Group, 128, DType::kBF16, 3, 32, 256, true}}) {
+    QuantizedOperands ops = make_operands(c.format, c.n_rows, c.rows, c.cols, c.group, c.scale_dtype, 5, c.interleaved);
+    const kernels::MatmulFn kernel = kernel_of(table, c.format, Activations::kInt8);
+    const std::string what = describe(table, c, Activations::kInt8);
+    const auto fresh = [&](const QuantizedOperands& operands, int64_t n_rows) {
+      kernels::set_activation_epoch(0);
+      return run(kernel, operands, n_rows);
+    };
+    QuantizedOperands moved = ops;
+    for (float& v : moved.x) v = -2.0f * v;
+    // In one epoch: one row, then all rows of the same x, then other rows at another address: each
+    // quantized afresh. Then the same x again, changed in place: reused (the caller promised it
+    // would not change within the epoch), and quantized again in a new epoch.
+    kernels::set_activation_epoch(kernels::new_activation_epoch());
+    const auto one_row = run(kernel, ops, 1);
+    const auto all_rows = run(kernel, ops, c.n_rows);
+    const auto other_rows = run(kernel, moved, c.n_rows);
+    run(kernel, ops, c.n_rows);
+    for (float& v : ops.x) v = -v;
+    const auto reused = run(kernel, ops, c.n_rows);
+    kernels::set_activation_epoch(kernels::new_activation_epoch());
+    const auto changed = run(kernel, ops, c.n_rows);
+
+    if (table.isa != kernels::Isa::kReference) EXPECT_EQ(reused, all_rows) << what;
+    EXPECT_EQ(changed, fresh(ops, c.n_rows)) << what << ": a new epoch";
+    EXPECT_NE(changed, all_rows) << what;
+    for (float& v : ops.x) v = -v;
+    EXPECT_EQ(one_row, fresh(ops, 1)) << what;
+    EXPECT_EQ(all_rows, fresh(ops, c.n_rows)) << what;
+    EXPECT_EQ(other_rows, fresh(moved, c.n_rows)) << what;
+    EXPECT_NE(other_rows, all_rows) << what;
+    kernels::set_activation_epoch(0);
+  }
+}
+
+// The same activation buffer read as rows of another length, or grouped for another int4 group
+// size, in one epoch is quantized again.
+TEST_P(QuantizedMatmulTest, QuantizedActivationsAreNotReusedForAnotherShapeOrGroup) {
+  const kernels::KernelTable& table = *GetParam();
+  const QuantizedOperands g64 = make_operands(WeightFormat::kInt4Group, 4, 32, 256, 64, DType::kF16, 9);
+  const QuantizedOperands g128 = make_operands(WeightFormat::kInt4Group, 4, 32, 256, 128, DType::kF16, 10);
+  const QuantizedOperands narrow = make_operands(WeightFormat::kInt4Group, 4, 32, 128, 64, DType::kF16, 11);
+  const kernels::MatmulFn kernel = table.matmul_int4[static_cast<size_t>(Activations::kInt8)];
+  const auto run_on = [&](const QuantizedOperands& weights, int64_t n_rows) {
+    std::vector<float> y(static_cast<size_t>(n_rows * weights.matrix.rows));
+    kernel(g64.x.data(), n_rows, weights.matrix, y.data(), weights.matrix.rows, 0, weights.matrix.rows);
+    return y;
+  };
+  kernels::set_activation_epoch(kernels::new_activation_epoch());
+  const auto in_epoch = std::vector{run_on(g64, 4), run_on(g128, 4), run_on(narrow, 4), run_on(g64, 4)};
+  kernels::set_activation_epoch(0);
+  const auto fresh = std::vector{run_on(g64, 4), run_on(g128, 4), run_on(narrow, 4), run_on(g64, 4)};
+  EXPECT_EQ(in_epoch, fresh) << table.name;
 }
 
 INSTANTIATE_TEST_SUITE_P(AvailableKernels, QuantizedMatmulTest, ::testing::ValuesIn(kernels::available_kernel_tables()),

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/activation_epoch.h"
 #include "kernels/cpu/avx2/simd.h"
 #include "kernels/quantize.h"
 
@@ -12,6 +13,16 @@ namespace elephant::kernels::avx2 {
 namespace {
 
 thread_local ActivationScratch t_activations;
+
+// True when `scratch` already holds these rows from this thread's current epoch; otherwise marks
+// it as about to hold them.
+template <typename Scratch>
+bool holds(Scratch& scratch, const float* x, int64_t n_rows, int64_t cols, int64_t group) {
+  const QuantizedRowsKey key{activation_epoch(), x, n_rows, cols, group};
+  if (key.epoch != 0 && scratch.key == key) return true;
+  scratch.key = key;
+  return false;
+}
 
 // Scratch grows to the largest call seen and never shrinks.
 template <typename T>
@@ -86,6 +97,7 @@ int32_t sum_values(const int8_t* values, int64_t n) {
 
 const ActivationScratch& quantize_rows(const float* x, int64_t n_rows, int64_t cols) {
   ActivationScratch& scratch = t_activations;
+  if (holds(scratch, x, n_rows, cols, 0)) return scratch;
   grow(scratch.values, n_rows * cols);
   grow(scratch.scales, n_rows);
   grow(scratch.sums, n_rows);
@@ -99,6 +111,7 @@ const ActivationScratch& quantize_rows(const float* x, int64_t n_rows, int64_t c
 
 const NibbleOrderActivations& quantize_rows_nibble_order(const float* x, int64_t n_rows, int64_t cols, int64_t group) {
   NibbleOrderActivations& scratch = t_nibble_activations;
+  if (holds(scratch, x, n_rows, cols, group)) return scratch;
   const int64_t groups = cols / group;
   const int64_t pairs = (groups + 1) / 2;
   grow(scratch.values, n_rows * cols);
@@ -124,6 +137,7 @@ const NibbleOrderActivations& quantize_rows_nibble_order(const float* x, int64_t
 
 const GroupedActivations& quantize_rows_grouped(const float* x, int64_t n_rows, int64_t cols, int64_t group) {
   GroupedActivations& scratch = t_grouped_activations;
+  if (holds(scratch, x, n_rows, cols, group)) return scratch;
   const int64_t groups = cols / group;
   grow(scratch.values, n_rows * cols);
   grow(scratch.scales, n_rows);

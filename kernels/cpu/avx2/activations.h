@@ -1,7 +1,8 @@
 // Activation rows quantized to int8 for the int8-activation kernels (kernels.h Activations::kInt8),
 // into thread-local scratch that grows and is never shrunk, so a warm decode step does not
 // allocate. Compiled with -mavx2; the AVX-512 kernels use the same functions, so both produce the
-// bytes of quantize_activation_row.
+// bytes of quantize_activation_row. Within one activation epoch (activation_epoch.h) a call for the
+// rows a scratch already holds returns them without quantizing again.
 #pragma once
 
 #include <cstdint>
@@ -9,7 +10,16 @@
 
 namespace elephant::kernels::avx2 {
 
+// What a scratch holds: the rows of x quantized in `epoch` (0: nothing reusable).
+struct QuantizedRowsKey {
+  uint64_t epoch = 0;
+  const float* x = nullptr;
+  int64_t n_rows = 0, cols = 0, group = 0;
+  bool operator==(const QuantizedRowsKey&) const = default;
+};
+
 struct ActivationScratch {
+  QuantizedRowsKey key;
   std::vector<int8_t> values;  // [n_rows, cols]
   std::vector<float> scales;   // [n_rows]
   // Σ values of each row: the interleaved int8 kernel, whose weights are stored offset to unsigned
@@ -28,6 +38,7 @@ const ActivationScratch& quantize_rows(const float* x, int64_t n_rows, int64_t c
 // unsigned operand of maddubs / dpbusd. The offset is removed per group:
 // Σ (u - 8)·x = Σ u·x - 8·Σ x, with Σ x of each group precomputed.
 struct NibbleOrderActivations {
+  QuantizedRowsKey key;
   std::vector<int8_t> values;          // [n_rows, cols], each 64-column block as even then odd columns
   std::vector<float> scales;           // [n_rows]
   // -8·Σx of each group: the AVX-512 kernel starts a group's accumulator at it (in lane 0).
@@ -44,6 +55,7 @@ const NibbleOrderActivations& quantize_rows_nibble_order(const float* x, int64_t
 // Column order with each group's -8·Σx, for the interleaved int4 kernel (interleave.h), which
 // broadcasts 4 activations at a time and starts every output's group sum at that offset.
 struct GroupedActivations {
+  QuantizedRowsKey key;
   std::vector<int8_t> values;          // [n_rows, cols]
   std::vector<float> scales;           // [n_rows]
   std::vector<int32_t> group_offsets;  // [n_rows, cols / group]
