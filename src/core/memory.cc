@@ -10,13 +10,20 @@
 
 namespace elephant {
 
-std::optional<int64_t> available_memory_bytes() {
+std::optional<MemoryInfo> memory_info() {
   std::ifstream meminfo("/proc/meminfo");
-  constexpr std::string_view kKey = "MemAvailable:";
+  std::optional<int64_t> total, available;
   for (std::string line; std::getline(meminfo, line);) {
-    if (line.starts_with(kKey)) return std::stoll(line.substr(kKey.size())) * 1024;  // "<n> kB"
+    // Lines read "<Key>: <n> kB".
+    const auto value = [&line](std::string_view key) -> std::optional<int64_t> {
+      if (!line.starts_with(key)) return std::nullopt;
+      return std::stoll(line.substr(key.size())) * 1024;
+    };
+    if (auto v = value("MemTotal:")) total = v;
+    if (auto v = value("MemAvailable:")) available = v;
   }
-  return std::nullopt;
+  if (!total || !available) return std::nullopt;
+  return MemoryInfo{*total, *available};
 }
 
 void release_pages(const void* data, size_t bytes) {

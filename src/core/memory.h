@@ -9,9 +9,13 @@
 
 namespace elephant {
 
-// MemAvailable from /proc/meminfo: what new allocations can take without swapping (free memory
-// plus reclaimable page cache); nullopt where the kernel does not report it.
-std::optional<int64_t> available_memory_bytes();
+// From /proc/meminfo: MemTotal, and MemAvailable (what new allocations can take without swapping:
+// free memory plus reclaimable page cache); nullopt where the kernel does not report them.
+struct MemoryInfo {
+  int64_t total_bytes = 0;
+  int64_t available_bytes = 0;
+};
+std::optional<MemoryInfo> memory_info();
 
 // Asks the kernel to reclaim the pages lying wholly inside [data, data + bytes) (MADV_PAGEOUT).
 // Contents never change: clean pages of a mapped file are dropped and read from the file again if

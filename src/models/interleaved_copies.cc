@@ -1,11 +1,17 @@
 #include "models/interleaved_copies.h"
 
+#include <algorithm>
+
 #include "core/memory.h"
 #include "kernels/interleave.h"
 
 namespace elephant::models {
 
 bool InterleavedCopies::used_by_active_kernels() { return ops::active_kernels().reads_interleaved; }
+
+int64_t InterleavedCopies::reserve_bytes(int64_t total_memory_bytes) {
+  return std::max(int64_t{1} << 30, total_memory_bytes / 8);
+}
 
 void InterleavedCopies::add(ops::WeightMatrix& w, bool keep_source) {
   const bool int4 = kernels::can_interleave_int4(w);
@@ -15,8 +21,8 @@ void InterleavedCopies::add(ops::WeightMatrix& w, bool keep_source) {
                              : int8 ? kernels::interleaved_int8_bytes(w)
                                     : kernels::interleaved_bf16_bytes(w);
   const int64_t scale_bytes = int4 ? kernels::interleaved_int4_scale_bytes(w) : 0;
-  if (const auto available = available_memory_bytes();
-      available && *available - (data_bytes + scale_bytes) < kMemoryReserve) {
+  if (const auto memory = memory_info();
+      memory && memory->available_bytes - (data_bytes + scale_bytes) < reserve_bytes(memory->total_bytes)) {
     ++skipped_;
     skipped_bytes_ += data_bytes + scale_bytes;
     return;

@@ -7,9 +7,9 @@
 // source for every other reader (other kernel tables, the CUDA upload, `quantize`, the embedding),
 // but once a matrix is copied its mapped pages are handed back to the kernel (read again from the
 // file if something touches them), so a model holds about one copy of its weights, not two.
-// A copy that would leave less than kMemoryReserve of available memory is not made: that matrix
+// A copy that would leave less than reserve_bytes() of available memory is not made: that matrix
 // keeps the checkpoint layout (a random-weight model's source cannot be handed back, and twice a
-// large one may not fit).
+// large one may not fit; the KV cache and the scratch are allocated after the weights).
 #pragma once
 
 #include <cstddef>
@@ -26,7 +26,8 @@ class InterleavedCopies {
  public:
   // Whether add() makes copies: the active kernel table reads them.
   static bool used_by_active_kernels();
-  static constexpr int64_t kMemoryReserve = int64_t{1} << 30;
+  // Available memory a copy must leave: an eighth of the machine's, at least 1 GiB.
+  static int64_t reserve_bytes(int64_t total_memory_bytes);
 
   // Attaches a copy to w when it is int4, int8 or dense BF16, its shape has an interleaved layout and
   // memory allows (otherwise leaves it as is). keep_source: the mapped pages stay (a tied LM head

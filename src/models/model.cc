@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/memory.h"
 #include "models/family_tensors.h"
 #include "models/tensor_reader.h"
 #include "ops/ops.h"
@@ -40,11 +41,14 @@ std::unique_ptr<Model> Model::from_checkpoint(std::unique_ptr<format::Checkpoint
   model->load_weights();
   model->checkpoint_->warn_unused_tensors(model->config_.model_type);
   if (const InterleavedCopies& copies = model->interleaved_; copies.skipped() > 0) {
+    const auto memory = memory_info();
+    const double reserve_gib =
+        static_cast<double>(InterleavedCopies::reserve_bytes(memory ? memory->total_bytes : 0)) / (1 << 30);
     warn(fmt::format("{}: {} weight matrices ({:.2f} GiB) keep the checkpoint layout: copying them into the CPU "
-                     "kernels' interleaved layout would leave less than {} GiB of memory available (batched "
+                     "kernels' interleaved layout would leave less than {:.1f} GiB of memory available (batched "
                      "decode and prefill run slower on them)",
                      model->checkpoint_->directory().string(), copies.skipped(),
-                     static_cast<double>(copies.skipped_bytes()) / (1 << 30), InterleavedCopies::kMemoryReserve >> 30));
+                     static_cast<double>(copies.skipped_bytes()) / (1 << 30), reserve_gib));
   }
   return model;
 }

@@ -17,10 +17,11 @@
 namespace elephant {
 namespace {
 
-TEST(Memory, ReportsAvailableMemory) {
-  const auto available = available_memory_bytes();
-  ASSERT_TRUE(available.has_value()) << "/proc/meminfo has no MemAvailable";
-  EXPECT_GT(*available, 0);
+TEST(Memory, ReportsTotalAndAvailableMemory) {
+  const auto memory = memory_info();
+  ASSERT_TRUE(memory.has_value()) << "/proc/meminfo has no MemTotal or MemAvailable";
+  EXPECT_GT(memory->available_bytes, 0);
+  EXPECT_LE(memory->available_bytes, memory->total_bytes);
 }
 
 TEST(Memory, ReleasedPagesOfAMappedFileReadBackUnchanged) {
