@@ -17,4 +17,14 @@ uint64_t new_activation_epoch();
 void set_activation_epoch(uint64_t epoch);
 uint64_t activation_epoch();
 
+// Sets this thread's epoch for its lifetime and 0 after, so a later direct kernel call on the
+// thread never reuses rows from it.
+class ActivationEpochScope {
+ public:
+  explicit ActivationEpochScope(uint64_t epoch) { set_activation_epoch(epoch); }
+  ~ActivationEpochScope() { set_activation_epoch(0); }
+  ActivationEpochScope(const ActivationEpochScope&) = delete;
+  ActivationEpochScope& operator=(const ActivationEpochScope&) = delete;
+};
+
 }  // namespace elephant::kernels

@@ -79,9 +79,8 @@ void matmul(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, std
   const kernels::MatmulFn kernel = kernel_for(w);
   const uint64_t epoch = kernels::new_activation_epoch();
   parallel_for_dynamic(w.rows, matmul_range_rows(w, n_rows), [&](int64_t begin, int64_t end) {
-    kernels::set_activation_epoch(epoch);
+    const kernels::ActivationEpochScope scope(epoch);
     kernel(x, n_rows, w, y, w.rows, begin, end);
-    kernels::set_activation_epoch(0);
     if (!bias.empty()) {
       for (int64_t r = 0; r < n_rows; ++r) {
         for (int64_t o = begin; o < end; ++o) y[r * w.rows + o] += bias[static_cast<size_t>(o)];
@@ -161,10 +160,9 @@ void silu_gated_matmul(const float* x, int64_t n_rows, const WeightMatrix& gate,
   const int64_t width = gate.rows;
   const uint64_t epoch = kernels::new_activation_epoch();
   parallel_for_dynamic(width, matmul_range_rows(gate, n_rows), [&](int64_t begin, int64_t end) {
-    kernels::set_activation_epoch(epoch);
+    const kernels::ActivationEpochScope scope(epoch);
     gate_kernel(x, n_rows, gate, out, width, begin, end);
     up_kernel(x, n_rows, up, up_scratch, width, begin, end);
-    kernels::set_activation_epoch(0);
     for (int64_t r = 0; r < n_rows; ++r) {
       for (int64_t i = r * width + begin; i < r * width + end; ++i) out[i] = silu_times(out[i], up_scratch[i]);
     }

@@ -247,7 +247,9 @@ TEST_P(QuantizedMatmulTest, QuantizedActivationsAreReusedOnlyForTheSameRowsInOne
     kernels::set_activation_epoch(kernels::new_activation_epoch());
     const auto changed = run(kernel, ops, c.n_rows);
 
-    if (table.isa != kernels::Isa::kReference) EXPECT_EQ(reused, all_rows) << what;
+    if (table.isa != kernels::Isa::kReference) {
+      EXPECT_EQ(reused, all_rows) << what;
+    }
     EXPECT_EQ(changed, fresh(ops, c.n_rows)) << what << ": a new epoch";
     EXPECT_NE(changed, all_rows) << what;
     for (float& v : ops.x) v = -v;
