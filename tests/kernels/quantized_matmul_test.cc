@@ -134,9 +134,9 @@ std::vector<Case> cases() {
       all.push_back({WeightFormat::kInt4Group, group, scale_dtype, n, rows, cols});
     }
   }
-  // With the interleaved copy (rows a multiple of 16): passes of 1-8 rows over blocks of 4, 2 and
-  // 1, and spans of blocks when rows exceed a pass; kernels without an interleaved path read the
-  // checkpoint layout.
+  // With the interleaved copy (rows a multiple of 16): chunks of 1-8 rows over streams of 4 blocks
+  // (one row), 2 blocks (several) and leftover single blocks, more rows than a chunk takes over
+  // the same blocks; kernels without an interleaved path read the checkpoint layout.
   for (const auto& [n, rows, cols] : std::vector<std::array<int64_t, 3>>{
            {1, 16, 8}, {2, 32, 104}, {5, 48, 256}, {8, 64, 1024}, {9, 80, 392}, {13, 16, 8296}, {21, 32, 64}, {1, 208, 512}}) {
     for (DType scale_dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
