@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "ops/ops.h"
@@ -15,13 +16,28 @@ struct SwigluWeights {
   ops::WeightMatrix down;  // [H, I]
 };
 
-// Scratch buffers reused across calls so the hot path does not allocate once they have grown.
+// Scratch buffers reused across calls so the hot path does not allocate once they have grown
+// (gate and up: every task's rows of a group, one after another).
 struct SwigluScratch {
   std::vector<float> gate;  // [n_rows, I]
   std::vector<float> up;    // [n_rows, I]
+  std::vector<ops::GatedMatmulTask> gated_tasks;
+  std::vector<ops::MatmulTask> down_tasks;
 };
 
 // out[n_rows, H] = SwiGLU(x[n_rows, H]).
 void swiglu_forward(const SwigluWeights& weights, const float* x, int64_t n_rows, float* out, SwigluScratch& scratch);
+
+// One block of a group: out[n_rows, H] = SwiGLU(x[n_rows, H]) with these weights.
+struct SwigluTask {
+  const SwigluWeights* weights;
+  const float* x;
+  int64_t n_rows;
+  float* out;
+};
+// Every task's SwiGLU in two parallel passes (all gated halves, then all down projections;
+// ops::matmul_group): the active experts of a MoE layer, and its shared expert, at once. Each
+// output is bit for bit what swiglu_forward gives.
+void swiglu_forward_group(std::span<const SwigluTask> tasks, SwigluScratch& scratch);
 
 }  // namespace elephant::layers

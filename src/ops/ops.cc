@@ -66,12 +66,23 @@ void select_kernels(std::string_view name) {
 // docs/performance.md has the numbers.
 kernels::Activations quantized_activations(kernels::WeightFormat format) { return kernels::Activations::kInt8; }
 
-int64_t matmul_range_rows(const WeightMatrix& w, int64_t n_rows) {
+namespace {
+
+// Output rows per range of w when it is one of a group of products with group_weights weights in
+// all: kRangesPerThread ranges per thread over the whole group, so a group of small matrices is
+// read in ranges as long as one large matrix's (a range of one 0.75 MiB int4 expert matrix split
+// into kDecodeStreams streams of 32 KiB each left the prefetcher no time to ramp up).
+int64_t range_rows(const WeightMatrix& w, int64_t n_rows, int64_t group_weights) {
   const int64_t multiply_adds_per_row = std::max<int64_t>(1, n_rows * w.cols);
-  const int64_t ranges = thread_count() * kRangesPerThread;
-  const int64_t rows = std::max({kRowsPerBlock, kMinMultiplyAddsPerRange / multiply_adds_per_row, (w.rows + ranges - 1) / ranges});
+  const int64_t weights_per_range = group_weights / (thread_count() * kRangesPerThread);
+  const int64_t cols = std::max<int64_t>(1, w.cols);
+  const int64_t rows = std::max({kRowsPerBlock, kMinMultiplyAddsPerRange / multiply_adds_per_row, (weights_per_range + cols - 1) / cols});
   return (rows + kRowsPerBlock - 1) / kRowsPerBlock * kRowsPerBlock;
 }
+
+}  // namespace
+
+int64_t matmul_range_rows(const WeightMatrix& w, int64_t n_rows) { return range_rows(w, n_rows, w.rows * w.cols); }
 
 void matmul(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, std::span<const float> bias) {
   kernels::check_weight_matrix(w, "matmul");
@@ -148,25 +159,75 @@ void rope(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, std::span
 
 void silu_gated_matmul(const float* x, int64_t n_rows, const WeightMatrix& gate, const WeightMatrix& up, float* out,
                        float* up_scratch) {
-  kernels::check_weight_matrix(gate, "silu_gated_matmul gate");
-  kernels::check_weight_matrix(up, "silu_gated_matmul up");
-  if (gate.rows != up.rows || gate.cols != up.cols) {
-    fail("silu_gated_matmul: gate is [{}, {}] but up is [{}, {}]; they must have the same shape", gate.rows, gate.cols,
-         up.rows, up.cols);
+  const GatedMatmulTask task{x, n_rows, &gate, &up, out, up_scratch};
+  silu_gated_matmul_group(std::span(&task, 1));
+}
+
+namespace {
+
+struct TaskRange {
+  size_t task;
+  int64_t begin, end;
+};
+
+// Runs run(task, begin, end) over every task's output-row ranges (matmul_range_rows each) in one
+// parallel pass, in one activation epoch. weights(task) is the matrix whose rows are split.
+template <typename Task, typename Weights, typename Run>
+void run_task_ranges(std::span<const Task> tasks, Weights&& weights, Run&& run) {
+  // Reused: decode calls this a few times per layer and step, and the hot path does not allocate.
+  thread_local std::vector<TaskRange> ranges;
+  ranges.clear();
+  int64_t group_weights = 0;
+  for (const Task& task : tasks) {
+    if (task.n_rows > 0) group_weights += weights(task).rows * weights(task).cols;
   }
-  if (n_rows == 0) return;
-  const kernels::MatmulFn gate_kernel = kernel_for(gate);
-  const kernels::MatmulFn up_kernel = kernel_for(up);
-  const int64_t width = gate.rows;
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    if (tasks[t].n_rows == 0) continue;
+    const WeightMatrix& w = weights(tasks[t]);
+    const int64_t step = range_rows(w, tasks[t].n_rows, group_weights);
+    for (int64_t begin = 0; begin < w.rows; begin += step) ranges.push_back({t, begin, std::min(begin + step, w.rows)});
+  }
   const uint64_t epoch = kernels::new_activation_epoch();
-  parallel_for_dynamic(width, matmul_range_rows(gate, n_rows), [&](int64_t begin, int64_t end) {
+  const std::vector<TaskRange>& all = ranges;
+  parallel_for_dynamic(static_cast<int64_t>(all.size()), 1, [&](int64_t first, int64_t last) {
     const kernels::ActivationEpochScope scope(epoch);
-    gate_kernel(x, n_rows, gate, out, width, begin, end);
-    up_kernel(x, n_rows, up, up_scratch, width, begin, end);
-    for (int64_t r = 0; r < n_rows; ++r) {
-      for (int64_t i = r * width + begin; i < r * width + end; ++i) out[i] = silu_times(out[i], up_scratch[i]);
+    for (int64_t i = first; i < last; ++i) {
+      const TaskRange& range = all[static_cast<size_t>(i)];
+      run(tasks[range.task], range.begin, range.end);
     }
   });
+}
+
+}  // namespace
+
+void matmul_group(std::span<const MatmulTask> tasks) {
+  for (const MatmulTask& task : tasks) kernels::check_weight_matrix(*task.w, "matmul_group");
+  run_task_ranges(tasks, [](const MatmulTask& task) -> const WeightMatrix& { return *task.w; },
+                  [](const MatmulTask& task, int64_t begin, int64_t end) {
+                    kernel_for(*task.w)(task.x, task.n_rows, *task.w, task.y, task.w->rows, begin, end);
+                  });
+}
+
+void silu_gated_matmul_group(std::span<const GatedMatmulTask> tasks) {
+  for (const GatedMatmulTask& task : tasks) {
+    kernels::check_weight_matrix(*task.gate, "silu_gated_matmul gate");
+    kernels::check_weight_matrix(*task.up, "silu_gated_matmul up");
+    if (task.gate->rows != task.up->rows || task.gate->cols != task.up->cols) {
+      fail("silu_gated_matmul: gate is [{}, {}] but up is [{}, {}]; they must have the same shape", task.gate->rows,
+           task.gate->cols, task.up->rows, task.up->cols);
+    }
+  }
+  run_task_ranges(tasks, [](const GatedMatmulTask& task) -> const WeightMatrix& { return *task.gate; },
+                  [](const GatedMatmulTask& task, int64_t begin, int64_t end) {
+                    const int64_t width = task.gate->rows;
+                    kernel_for(*task.gate)(task.x, task.n_rows, *task.gate, task.out, width, begin, end);
+                    kernel_for(*task.up)(task.x, task.n_rows, *task.up, task.up_scratch, width, begin, end);
+                    for (int64_t r = 0; r < task.n_rows; ++r) {
+                      for (int64_t i = r * width + begin; i < r * width + end; ++i) {
+                        task.out[i] = silu_times(task.out[i], task.up_scratch[i]);
+                      }
+                    }
+                  });
 }
 
 void attention_scores(const float* q, int64_t n_queries, const void* k, DType kv_dtype, int64_t stride, int64_t n,

@@ -37,6 +37,28 @@ int64_t matmul_range_rows(const WeightMatrix& w, int64_t n_rows);
 void silu_gated_matmul(const float* x, int64_t n_rows, const WeightMatrix& gate, const WeightMatrix& up, float* out,
                        float* up_scratch);
 
+// Several independent products run as one parallel pass: the ranges of all of them go to the
+// threads in order, so many small matrices (the active experts of a layer: Qwen3-MoE's are 0.75
+// MiB in int4) are read as one long stream after one fork, not one fork and one prefetch ramp per
+// matrix. Each result is bit for bit what the single call gives.
+struct MatmulTask {
+  const float* x;
+  int64_t n_rows;
+  const WeightMatrix* w;
+  float* y;  // [n_rows, w->rows]
+};
+void matmul_group(std::span<const MatmulTask> tasks);
+
+struct GatedMatmulTask {
+  const float* x;
+  int64_t n_rows;
+  const WeightMatrix* gate;
+  const WeightMatrix* up;
+  float* out;         // [n_rows, gate->rows]
+  float* up_scratch;  // [n_rows, up->rows]
+};
+void silu_gated_matmul_group(std::span<const GatedMatmulTask> tasks);
+
 // out[r, :] = x[r, :] / sqrt(mean(x[r, :]²) + eps) * weight, over rows of length dim. out may alias x.
 void rms_norm(const float* x, int64_t n_rows, int64_t dim, std::span<const float> weight, float eps, float* out);
 

@@ -1,7 +1,7 @@
 // The op layer's own contracts on top of the kernels: matmul's split of output rows across threads
 // (ranges handed out as threads become free) never changes a result, and silu_gated_matmul, which
 // runs both products of a SwiGLU block and their combination in one parallel pass, gives what the
-// two matmuls and silu(g) * u give.
+// two matmuls and silu(g) * u give; a group of products run in one pass gives what each alone gives.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -133,6 +133,43 @@ TEST_P(OpsTest, SiluGatedMatmulIsSiluOfGateTimesUp) {
       const double tolerance = 8.0 * testing::kEpsF32 * std::fabs(expected) + 1e-30;
       ASSERT_NEAR(fused[i], expected, tolerance) << fmt::format("n_rows={} element {}", n_rows, i);
     }
+  }
+}
+
+// A group's ranges are sized from the whole group's weights (longer than a single call's for small
+// matrices) and go to the threads in any order: each product is still bit for bit the single call.
+TEST_P(OpsTest, GroupsGiveWhatSingleCallsGive) {
+  const ThreadCount threads(3);
+  struct Shape {
+    int64_t rows, cols, n_rows;
+  };
+  const std::vector<Shape> shapes = {{kRows, kCols, 1}, {48, kCols, 6}, {64, 512, 0}, {32, 512, 3}, {kRows, 512, 2}};
+  std::vector<Weights> gates, ups;
+  std::vector<std::vector<float>> xs, single, single_scratch, grouped, grouped_scratch, single_gated, grouped_gated;
+  std::vector<ops::MatmulTask> tasks;
+  std::vector<ops::GatedMatmulTask> gated_tasks;
+  for (size_t t = 0; t < shapes.size(); ++t) {
+    gates.push_back(make_weights(GetParam(), shapes[t].rows, shapes[t].cols, 10 + t));
+    ups.push_back(make_weights(GetParam(), shapes[t].rows, shapes[t].cols, 20 + t));
+    xs.push_back(random_rows(shapes[t].n_rows, shapes[t].cols, 30 + t));
+    const auto size = static_cast<size_t>(shapes[t].n_rows * shapes[t].rows);
+    for (auto* outputs : {&single, &single_scratch, &grouped, &grouped_scratch, &single_gated, &grouped_gated}) {
+      outputs->emplace_back(size, -1.0f);
+    }
+  }
+  for (size_t t = 0; t < shapes.size(); ++t) {
+    tasks.push_back({xs[t].data(), shapes[t].n_rows, &gates[t].matrix, grouped[t].data()});
+    gated_tasks.push_back({xs[t].data(), shapes[t].n_rows, &gates[t].matrix, &ups[t].matrix, grouped_gated[t].data(),
+                           grouped_scratch[t].data()});
+    ops::matmul(xs[t].data(), shapes[t].n_rows, gates[t].matrix, single[t].data());
+    ops::silu_gated_matmul(xs[t].data(), shapes[t].n_rows, gates[t].matrix, ups[t].matrix, single_gated[t].data(),
+                           single_scratch[t].data());
+  }
+  ops::matmul_group(tasks);
+  ops::silu_gated_matmul_group(gated_tasks);
+  for (size_t t = 0; t < shapes.size(); ++t) {
+    EXPECT_EQ(grouped[t], single[t]) << "matmul task " << t;
+    EXPECT_EQ(grouped_gated[t], single_gated[t]) << "gated task " << t;
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <span>
 #include <vector>
@@ -19,6 +20,9 @@ class ExpertStore {
  public:
   virtual ~ExpertStore() = default;
   virtual const SwigluWeights& acquire(int layer, int expert) = 0;
+  // How many experts acquired one after another stay usable together (an acquire may reuse the
+  // memory of experts acquired before that many): the MoE layer runs up to that many at once.
+  virtual int experts_usable_together() const = 0;
   // A prediction of the experts `layer` will use (pre-gating); it may be wrong. distance: how many
   // MoE layers ahead it was made (1: from the input of the MoE layer before, or for the first MoE
   // layer from the previous token's output; 2: one MoE layer earlier still). Stores keep the
@@ -38,6 +42,7 @@ class ResidentExpertStore final : public ExpertStore {
   explicit ResidentExpertStore(std::vector<std::vector<SwigluWeights>> experts);
 
   const SwigluWeights& acquire(int layer, int expert) override;
+  int experts_usable_together() const override { return std::numeric_limits<int>::max(); }
   void hint(int layer, std::span<const int> experts, int distance) override {}
   uint64_t acquire_count(int layer, int expert) const override;
 

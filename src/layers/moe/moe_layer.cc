@@ -50,26 +50,32 @@ void MoeLayer::forward(const float* x, int64_t n_rows, float* out, const std::fu
     const int64_t row = groups.assignments[static_cast<size_t>(p)] / top_k;
     std::copy_n(x + row * hidden, hidden, permuted_x_.data() + p * hidden);
   }
-  for (int e = 0; e < n_experts; ++e) {
-    const int64_t count = groups.count(e);
-    if (count == 0) continue;
-    const int64_t begin = groups.offsets[static_cast<size_t>(e)];
-    swiglu_forward(experts_.acquire(layer_, e), permuted_x_.data() + begin * hidden, count,
-                   permuted_y_.data() + begin * hidden, scratch_);
+  // The active experts (and the shared expert) run together, as many at a time as the store keeps
+  // usable: one parallel pass over all their gate/up matrices, one over their down matrices.
+  if (shared_) shared_out_.resize(static_cast<size_t>(n_rows * hidden));
+  const size_t together = static_cast<size_t>(std::max(1, experts_.experts_usable_together()));
+  for (size_t first = 0; first < active.size() || (first == 0 && shared_); first += together) {
+    tasks_.clear();
+    for (size_t a = first; a < std::min(active.size(), first + together); ++a) {
+      const int e = active[a];
+      const int64_t begin = groups.offsets[static_cast<size_t>(e)];
+      tasks_.push_back({&experts_.acquire(layer_, e), permuted_x_.data() + begin * hidden, groups.count(e),
+                        permuted_y_.data() + begin * hidden});
+    }
+    if (first == 0 && shared_) tasks_.push_back({&shared_->mlp, x, n_rows, shared_out_.data()});
+    swiglu_forward_group(tasks_, scratch_);
   }
 
   moe_unpermute(routing, groups, permuted_y_.data(), hidden, 1.0f, -1, out);
 
   if (shared_) {
-    std::vector<float> shared_out(static_cast<size_t>(n_rows * hidden));
-    swiglu_forward(shared_->mlp, x, n_rows, shared_out.data(), scratch_);
     std::vector<float> gate(static_cast<size_t>(n_rows), 1.0f);
     if (shared_->gate) {
       ops::matmul(x, n_rows, *shared_->gate, gate.data());
       for (float& g : gate) g = 1.0f / (1.0f + std::exp(-g));
     }
     for (int64_t r = 0; r < n_rows; ++r) {
-      for (int64_t i = 0; i < hidden; ++i) out[r * hidden + i] += gate[static_cast<size_t>(r)] * shared_out[static_cast<size_t>(r * hidden + i)];
+      for (int64_t i = 0; i < hidden; ++i) out[r * hidden + i] += gate[static_cast<size_t>(r)] * shared_out_[static_cast<size_t>(r * hidden + i)];
     }
   }
 }

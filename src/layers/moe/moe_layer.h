@@ -1,6 +1,6 @@
-// The one MoE layer of every family: route -> permute -> one SwiGLU pass per active expert over
-// all its rows -> weighted un-permute (+ shared expert). Families differ only in data: the router
-// rule's flags and whether a (gated) shared expert exists.
+// The one MoE layer of every family: route -> permute -> each active expert's SwiGLU over all its
+// rows, the experts together (swiglu_forward_group) -> weighted un-permute (+ shared expert).
+// Families differ only in data: the router rule's flags and whether a (gated) shared expert exists.
 #pragma once
 
 #include <functional>
@@ -44,6 +44,8 @@ class MoeLayer {
   // Reused across steps so decode does not allocate once buffers have grown.
   std::vector<float> permuted_x_;  // [n_rows * top_k, H]
   std::vector<float> permuted_y_;  // [n_rows * top_k, H]
+  std::vector<float> shared_out_;  // [n_rows, H]
+  std::vector<SwigluTask> tasks_;
   SwigluScratch scratch_;
 };
 

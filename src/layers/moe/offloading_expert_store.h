@@ -85,6 +85,8 @@ class OffloadingExpertStore final : public ExpertStore {
   ~OffloadingExpertStore() override;
 
   const SwigluWeights& acquire(int layer, int expert) override;
+  // One: only the last acquired expert's slot is pinned against eviction.
+  int experts_usable_together() const override { return 1; }
   void hint(int layer, std::span<const int> experts, int distance) override;
   void will_use(int layer, std::span<const int> experts) override;
   uint64_t acquire_count(int layer, int expert) const override;
