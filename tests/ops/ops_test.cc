@@ -87,18 +87,22 @@ class ThreadCount {
   int saved_;
 };
 
-// 1000 output rows (not a whole number of 16-row blocks) of 2048 columns: with 3 threads matmul
-// splits them into several ranges for 1 row and for 6.
+// 1000 output rows (not a whole number of 16-row blocks) of 2048 columns.
 constexpr int64_t kRows = 1000;
 constexpr int64_t kCols = 2048;
 
 class OpsTest : public ::testing::TestWithParam<WeightFormat> {};
 
 TEST_P(OpsTest, MatmulSplitsRowsIntoSeveralRangesWithoutChangingAnyResult) {
-  const Weights w = make_weights(GetParam(), kRows, kCols, 1);
+  // Enough weights that a range is less than a thread's share (ops.cc kMinWeightsPerRange).
+  constexpr int64_t kSplitCols = 4 * kCols;
+  const Weights w = make_weights(GetParam(), kRows, kSplitCols, 1);
   for (int64_t n_rows : {1, 6}) {
-    ASSERT_GT(kRows, 2 * ops::matmul_range_rows(w.matrix, n_rows)) << "the test needs several ranges per thread";
-    const std::vector<float> x = random_rows(n_rows, kCols, 2);
+    {
+      const ThreadCount threads(3);
+      ASSERT_GT(kRows, 3 * ops::matmul_range_rows(w.matrix, n_rows)) << "the test needs more ranges than threads";
+    }
+    const std::vector<float> x = random_rows(n_rows, kSplitCols, 2);
     std::vector<float> one_thread(static_cast<size_t>(n_rows * kRows), -1.0f);
     std::vector<float> three_threads(one_thread.size(), -2.0f);
     {
