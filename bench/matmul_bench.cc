@@ -9,7 +9,9 @@
 //           OpenBLAS sgemm on the fp32 matrix.
 //
 // Quantized formats are timed with both activation strategies (kernels.h Activations); ops picks
-// one per format. Work is split over output rows exactly as ops::matmul does. Every figure is the
+// one per format. Work is split over output rows exactly as ops::matmul does. The engine's own
+// formats of matrices up to 8 MiB are also timed 8 to a group (ops::matmul_group), as the MoE
+// layer runs a layer's small experts: one fork, one stream over all of them. Every figure is the
 // median of --reps timed calls after a warm-up call.
 #include <fmt/format.h>
 
@@ -38,6 +40,10 @@ namespace elephant {
 namespace {
 
 constexpr size_t kColdBytes = size_t{256} << 20;  // > 4 × a 32 MiB L3, to defeat the cache
+// Small experts (Qwen3-MoE: 8 active of 0.75-0.8 MiB in int4) run as one group per layer
+// (ops::matmul_group), so the engine-path formats of small shapes are also timed that way.
+constexpr int kGroupedExperts = 8;
+constexpr double kMaxGroupedBytes = 64.0 * (1 << 20);
 
 struct Options {
   int threads = 0;
@@ -151,6 +157,9 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
     int64_t group;
     kernels::MatmulFn kernel;
     std::string label;
+    // The engine's own path for this format (ops picks this kernel), so it is also timed the way
+    // the MoE layer runs small experts: kGroupedExperts matrices in one ops::matmul_group call.
+    bool engine_path = false;
   };
   const Weights f32 = replicate("fp32", kernels::WeightFormat::kDense, w32.data(), w32.size() * 4, nullptr, 0);
   const Weights bf16 = replicate("bf16", kernels::WeightFormat::kDense, w16.data(), w16.size() * 2, nullptr, 0);
@@ -180,7 +189,7 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
     kernels::interleave_bf16(source, data.data());
     bf16_interleaved = replicate("bf16 interleaved", kernels::WeightFormat::kDense, data.data(), data.size(), nullptr, 0);
     bf16_interleaved.checkpoint_layout = &bf16;
-    variants.push_back({&bf16_interleaved, DType::kBF16, DType::kF32, 0, table.matmul, "bf16 interleaved"});
+    variants.push_back({&bf16_interleaved, DType::kBF16, DType::kF32, 0, table.matmul, "bf16 interleaved", true});
     if (bf16_table && !table.bf16_activations) {
       variants.push_back({&bf16_interleaved, DType::kBF16, DType::kF32, 0, bf16_table->matmul, "bf16 ilv., bf16 act"});
     }
@@ -193,7 +202,7 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
     int8_interleaved = replicate("int8 interleaved", kernels::WeightFormat::kInt8PerChannel, data.data(), data.size(),
                                  nullptr, 0);
     int8_interleaved.checkpoint_layout = &int8;
-    variants.push_back({&int8_interleaved, DType::kI8, DType::kF32, 0, table.matmul_int8[i8], "int8 interleaved"});
+    variants.push_back({&int8_interleaved, DType::kI8, DType::kF32, 0, table.matmul_int8[i8], "int8 interleaved", true});
   }
   if (table.reads_interleaved && kernels::can_interleave_int4(int4.matrix(shape, DType::kU8, DType::kF16, kGroup, 0))) {
     const kernels::WeightMatrix source = int4.matrix(shape, DType::kU8, DType::kF16, kGroup, 0);
@@ -203,7 +212,7 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
     int4_interleaved = replicate("int4 g128 interleaved", kernels::WeightFormat::kInt4Group, data.data(), data.size(),
                                  scales.data(), scales.size());
     int4_interleaved.checkpoint_layout = &int4;
-    variants.push_back({&int4_interleaved, DType::kU8, DType::kF16, kGroup, table.matmul_int4[i8], "int4 g128 interleaved"});
+    variants.push_back({&int4_interleaved, DType::kU8, DType::kF16, kGroup, table.matmul_int4[i8], "int4 g128 interleaved", true});
   }
 
   std::vector<float> x(static_cast<size_t>(options.prefill_rows * shape.cols));
@@ -218,26 +227,35 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
   };
   std::vector<double> sgemm_seconds;
 #endif
-  for (const Variant& v : variants) {
-    // The host's bandwidth flips between levels within seconds, so each decode timing is paired
-    // with a bandwidth measurement taken right before it, and the fraction reported is the median
-    // of the per-pair fractions.
-    const double bytes = static_cast<double>(v.weights->data_bytes + v.weights->scale_bytes);
+  // The host's bandwidth flips between levels within seconds, so each decode timing is paired with
+  // a bandwidth measurement taken right before it, and the fraction reported is the median of the
+  // per-pair fractions. call(copy) reads `bytes` starting at that copy and returns the next copy.
+  struct Decode {
+    double seconds, stream_gb_s, fraction;
+  };
+  const auto time_decode = [&](double bytes, const std::function<int(int)>& call) {
     int copy = 0;
-    std::vector<double> decode_timings, bandwidths, fractions;
+    std::vector<double> timings, bandwidths, fractions;
     for (int r = 0; r < options.reps * 3; ++r) {
       const double bandwidth = meter.measure_gb_per_s(3);
-      const double seconds = median_seconds(5, [&] {
-        run_kernel(v.kernel, x.data(), 1, v.weights->matrix(shape, v.dtype, v.scale_dtype, v.group, copy), y.data());
-        copy = (copy + 1) % v.weights->copies;
-      });
-      decode_timings.push_back(seconds);
+      const double seconds = median_seconds(5, [&] { copy = call(copy); });
+      timings.push_back(seconds);
       bandwidths.push_back(bandwidth);
       fractions.push_back(bytes / seconds / 1e9 / bandwidth);
     }
-    const double decode_seconds = median(decode_timings);
-    const double stream_gb_s = median(bandwidths);
-    const double gb_s = bytes / decode_seconds / 1e9;
+    return Decode{median(timings), median(bandwidths), median(fractions)};
+  };
+  const auto print_decode = [&](const std::string& label, double bytes, const Decode& d, const std::string& prefill) {
+    fmt::print("{:>5}×{:<6} {:<21}{:9.3f} ms {:8.1f} GB/s {:8.1f} GB/s {:6.0f}% {:>8.2f} MiB   {}\n", shape.rows,
+               shape.cols, label, d.seconds * 1e3, bytes / d.seconds / 1e9, d.stream_gb_s, 100.0 * d.fraction,
+               bytes / (1 << 20), prefill);
+  };
+  for (const Variant& v : variants) {
+    const double bytes = static_cast<double>(v.weights->data_bytes + v.weights->scale_bytes);
+    const Decode decode = time_decode(bytes, [&](int copy) {
+      run_kernel(v.kernel, x.data(), 1, v.weights->matrix(shape, v.dtype, v.scale_dtype, v.group, copy), y.data());
+      return (copy + 1) % v.weights->copies;
+    });
     std::string prefill = "-";
     if (options.prefill) {
       const auto w = v.weights->matrix(shape, v.dtype, v.scale_dtype, v.group, 0);
@@ -258,9 +276,22 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
       prefill = fmt::format("{:7.1f}", prefill_flop / median_seconds(options.reps, kernel) / 1e9);
 #endif
     }
-    fmt::print("{:>5}×{:<6} {:<21}{:9.3f} ms {:8.1f} GB/s {:8.1f} GB/s {:6.0f}% {:>8.2f} MiB   {}\n", shape.rows,
-               shape.cols, v.label, decode_seconds * 1e3, gb_s, stream_gb_s, 100.0 * median(fractions),
-               bytes / (1 << 20), prefill);
+    print_decode(v.label, bytes, decode, prefill);
+    if (v.engine_path && bytes * kGroupedExperts <= kMaxGroupedBytes && v.weights->copies >= kGroupedExperts) {
+      std::vector<kernels::WeightMatrix> matrices(kGroupedExperts);
+      std::vector<ops::MatmulTask> tasks(kGroupedExperts);
+      std::vector<float> outputs(static_cast<size_t>(kGroupedExperts * shape.rows));
+      const Decode grouped = time_decode(bytes * kGroupedExperts, [&](int copy) {
+        for (int e = 0; e < kGroupedExperts; ++e) {
+          matrices[static_cast<size_t>(e)] =
+              v.weights->matrix(shape, v.dtype, v.scale_dtype, v.group, (copy + e) % v.weights->copies);
+          tasks[static_cast<size_t>(e)] = {x.data(), 1, &matrices[static_cast<size_t>(e)], outputs.data() + e * shape.rows};
+        }
+        ops::matmul_group(tasks);
+        return (copy + kGroupedExperts) % v.weights->copies;
+      });
+      print_decode(fmt::format("  {} in one group", kGroupedExperts), bytes * kGroupedExperts, grouped, "-");
+    }
   }
 #ifdef ELEPHANT_HAVE_OPENBLAS
   if (options.prefill) {
