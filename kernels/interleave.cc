@@ -80,10 +80,10 @@ void interleave_int8(const WeightMatrix& w, std::byte* data) {
       uint8_t* out = dst + block * kInterleavedRows * w.cols;
       for (int64_t q = 0; q < quads; ++q) {
         for (int64_t r = 0; r < kInterleavedRows; ++r) {
-          for (int64_t c = 0; c < 4; ++c) {
-            // Two's complement w + 128 is w with its sign bit flipped.
-            out[(q * kInterleavedRows + r) * 4 + c] = rows[r * w.cols + 4 * q + c] ^ 0x80u;
-          }
+          uint32_t quad;
+          std::memcpy(&quad, rows + r * w.cols + 4 * q, sizeof(quad));
+          quad ^= 0x80808080u;  // two's complement w + 128 is w with its sign bit flipped
+          std::memcpy(out + (q * kInterleavedRows + r) * 4, &quad, sizeof(quad));
         }
       }
     }
