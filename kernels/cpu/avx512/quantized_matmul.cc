@@ -200,6 +200,7 @@ void matmul_int4_nibble_order(const float* x, int64_t n_rows, const WeightMatrix
 // restarted the prefetch every block (int4 4096 columns: 32 KiB), 14336×4096 at 2-6 rows 20-30%
 // slower than at one row. A range's partial first or last block is computed whole into a buffer
 // and copied.
+
 // Activation rows [i, i + rows), rows <= kMaxRows, into out[(r - i) * out_stride + ...].
 template <int kBlocks, typename Dot>
 void compute_rows(const Dot& dot, int64_t i, int64_t rows, const int64_t* blocks, float* out, int64_t out_stride,

@@ -50,11 +50,12 @@ void MoeLayer::forward(const float* x, int64_t n_rows, float* out, const std::fu
     const int64_t row = groups.assignments[static_cast<size_t>(p)] / top_k;
     std::copy_n(x + row * hidden, hidden, permuted_x_.data() + p * hidden);
   }
-  // The active experts (and the shared expert) run together, as many at a time as the store keeps
-  // usable: one parallel pass over all their gate/up matrices, one over their down matrices.
+  // The active experts (and, with the first of them, the shared expert) run together, as many at a
+  // time as the store keeps usable: one parallel pass over all their gate/up matrices, one over
+  // their down matrices. Every row has top_k experts, so rows leave `active` non-empty.
   if (shared_) shared_out_.resize(static_cast<size_t>(n_rows * hidden));
   const size_t together = static_cast<size_t>(std::max(1, experts_.experts_usable_together()));
-  for (size_t first = 0; first < active.size() || (first == 0 && shared_); first += together) {
+  for (size_t first = 0; first < active.size(); first += together) {
     tasks_.clear();
     for (size_t a = first; a < std::min(active.size(), first + together); ++a) {
       const int e = active[a];
