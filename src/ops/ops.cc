@@ -93,19 +93,8 @@ int64_t range_rows(const WeightMatrix& w, int64_t n_rows, int64_t group_weights)
 int64_t matmul_range_rows(const WeightMatrix& w, int64_t n_rows) { return range_rows(w, n_rows, w.rows * w.cols); }
 
 void matmul(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, std::span<const float> bias) {
-  kernels::check_weight_matrix(w, "matmul");
-  if (n_rows == 0) return;
-  const kernels::MatmulFn kernel = kernel_for(w);
-  const uint64_t epoch = kernels::new_activation_epoch();
-  parallel_for_dynamic(w.rows, matmul_range_rows(w, n_rows), [&](int64_t begin, int64_t end) {
-    const kernels::ActivationEpochScope scope(epoch);
-    kernel(x, n_rows, w, y, w.rows, begin, end);
-    if (!bias.empty()) {
-      for (int64_t r = 0; r < n_rows; ++r) {
-        for (int64_t o = begin; o < end; ++o) y[r * w.rows + o] += bias[static_cast<size_t>(o)];
-      }
-    }
-  });
+  const MatmulTask task{x, n_rows, &w, y, bias};
+  matmul_group(std::span(&task, 1));
 }
 
 void rms_norm(const float* x, int64_t n_rows, int64_t dim, std::span<const float> weight, float eps, float* out) {
@@ -209,10 +198,14 @@ void run_task_ranges(std::span<const Task> tasks, Weights&& weights, Run&& run) 
 }  // namespace
 
 void matmul_group(std::span<const MatmulTask> tasks) {
-  for (const MatmulTask& task : tasks) kernels::check_weight_matrix(*task.w, "matmul_group");
+  for (const MatmulTask& task : tasks) kernels::check_weight_matrix(*task.w, "matmul");
   run_task_ranges(tasks, [](const MatmulTask& task) -> const WeightMatrix& { return *task.w; },
                   [](const MatmulTask& task, int64_t begin, int64_t end) {
                     kernel_for(*task.w)(task.x, task.n_rows, *task.w, task.y, task.w->rows, begin, end);
+                    if (task.bias.empty()) return;
+                    for (int64_t r = 0; r < task.n_rows; ++r) {
+                      for (int64_t o = begin; o < end; ++o) task.y[r * task.w->rows + o] += task.bias[static_cast<size_t>(o)];
+                    }
                   });
 }
 

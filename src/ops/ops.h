@@ -40,12 +40,14 @@ void silu_gated_matmul(const float* x, int64_t n_rows, const WeightMatrix& gate,
 // Several independent products run as one parallel pass: the ranges of all of them go to the
 // threads in order, so many small matrices (the active experts of a layer: Qwen3-MoE's are 0.75
 // MiB in int4) are read as one long stream after one fork, not one fork and one prefetch ramp per
-// matrix. Each result is bit for bit what the single call gives.
+// matrix. Each result is bit for bit what the single call gives (matmul and silu_gated_matmul are
+// one-task groups).
 struct MatmulTask {
   const float* x;
   int64_t n_rows;
   const WeightMatrix* w;
-  float* y;  // [n_rows, w->rows]
+  float* y;                        // [n_rows, w->rows]
+  std::span<const float> bias{};   // [w->rows], added when not empty
 };
 void matmul_group(std::span<const MatmulTask> tasks);
 
