@@ -16,11 +16,10 @@ struct SwigluWeights {
   ops::WeightMatrix down;  // [H, I]
 };
 
-// Scratch buffers reused across calls so the hot path does not allocate once they have grown
-// (gate and up: every task's rows of a group, one after another).
+// Scratch buffers reused across calls so the hot path does not allocate once they have grown.
 struct SwigluScratch {
-  std::vector<float> gate;  // [n_rows, I]
-  std::vector<float> up;    // [n_rows, I]
+  std::vector<float> gate;  // each task's [n_rows, I], one after another
+  std::vector<float> up;    // the same
   std::vector<ops::GatedMatmulTask> gated_tasks;
   std::vector<ops::MatmulTask> down_tasks;
 };

@@ -167,8 +167,9 @@ struct TaskRange {
   int64_t begin, end;
 };
 
-// Runs run(task, begin, end) over every task's output-row ranges (matmul_range_rows each) in one
-// parallel pass, in one activation epoch. weights(task) is the matrix whose rows are split.
+// Runs run(task, begin, end) over every task's output-row ranges (range_rows against the whole
+// group's weights) in one parallel pass, in one activation epoch. weights(task) is the matrix whose
+// rows are split.
 template <typename Task, typename Weights, typename Run>
 void run_task_ranges(std::span<const Task> tasks, Weights&& weights, Run&& run) {
   // Reused: decode calls this a few times per layer and step, and the hot path does not allocate.
@@ -185,6 +186,8 @@ void run_task_ranges(std::span<const Task> tasks, Weights&& weights, Run&& run) 
     for (int64_t begin = 0; begin < w.rows; begin += step) ranges.push_back({t, begin, std::min(begin + step, w.rows)});
   }
   const uint64_t epoch = kernels::new_activation_epoch();
+  // The workers read the calling thread's list: naming the thread_local inside the body would give
+  // each worker its own, empty one.
   const std::vector<TaskRange>& all = ranges;
   parallel_for_dynamic(static_cast<int64_t>(all.size()), 1, [&](int64_t first, int64_t last) {
     const kernels::ActivationEpochScope scope(epoch);
