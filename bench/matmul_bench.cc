@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/memory.h"
 #include "core/memory_bandwidth.h"
 #include "core/parallel.h"
 #include "core/statistics.h"
@@ -56,11 +57,12 @@ struct Shape {
   int64_t rows, cols;
 };
 
-// One format's bytes, repeated `copies` times so that cycling through them reads from DRAM.
+// One format's bytes, repeated `copies` times so that cycling through them reads from DRAM; on huge
+// pages like the engine's weight copies and the meter's buffer.
 struct Weights {
   std::string name;
   kernels::WeightFormat format = kernels::WeightFormat::kDense;
-  std::vector<std::byte> data, scales;
+  HugePageBuffer data, scales;
   size_t data_bytes = 0, scale_bytes = 0;
   int copies = 1;
   // Set when these bytes are the interleaved copy (interleave.h) of that matrix.
@@ -87,8 +89,8 @@ Weights replicate(std::string name, kernels::WeightFormat format, const void* da
                   const void* scales, size_t scale_bytes) {
   Weights w{std::move(name), format, {}, {}, data_bytes, scale_bytes, 1};
   w.copies = static_cast<int>(std::max<size_t>(1, (kColdBytes + data_bytes - 1) / (data_bytes + scale_bytes)));
-  w.data.resize(data_bytes * static_cast<size_t>(w.copies));
-  w.scales.resize(scale_bytes * static_cast<size_t>(w.copies));
+  w.data = HugePageBuffer(data_bytes * static_cast<size_t>(w.copies));
+  w.scales = HugePageBuffer(scale_bytes * static_cast<size_t>(w.copies));
   for (int c = 0; c < w.copies; ++c) {
     std::memcpy(w.data.data() + static_cast<size_t>(c) * data_bytes, data, data_bytes);
     if (scale_bytes) std::memcpy(w.scales.data() + static_cast<size_t>(c) * scale_bytes, scales, scale_bytes);

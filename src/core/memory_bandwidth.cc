@@ -6,8 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
-#include <new>
 #include <vector>
 
 #include "core/statistics.h"
@@ -51,16 +49,11 @@ __attribute__((target("avx2"))) uint64_t sum_words_avx2(const uint64_t* words, s
 
 }  // namespace
 
-void ReadBandwidthMeter::FreeDeleter::operator()(uint64_t* words) const { std::free(words); }
-
 ReadBandwidthMeter::ReadBandwidthMeter(size_t bytes, int n_threads)
-    : n_words_(std::max<size_t>(bytes / sizeof(uint64_t), 1)), n_threads_(std::max(1, n_threads)) {
-  // Page-aligned, so that no 256-bit load straddles two cache lines.
-  constexpr size_t kAlignment = 4096;
-  const size_t allocated = (n_words_ * sizeof(uint64_t) + kAlignment - 1) / kAlignment * kAlignment;
-  words_.reset(static_cast<uint64_t*>(std::aligned_alloc(kAlignment, allocated)));
-  if (!words_) throw std::bad_alloc();
-  uint64_t* words = words_.get();
+    : buffer_(std::max<size_t>(bytes / sizeof(uint64_t), 1) * sizeof(uint64_t)),
+      n_words_(buffer_.size() / sizeof(uint64_t)),
+      n_threads_(std::max(1, n_threads)) {
+  auto* words = reinterpret_cast<uint64_t*>(buffer_.data());
   const size_t n_words = n_words_;
 #pragma omp parallel for schedule(static) num_threads(n_threads_)
   for (size_t i = 0; i < n_words; ++i) words[i] = i;
@@ -68,7 +61,7 @@ ReadBandwidthMeter::ReadBandwidthMeter(size_t bytes, int n_threads)
 
 double ReadBandwidthMeter::measure_gb_per_s(int passes) const {
   const bool avx2 = __builtin_cpu_supports("avx2");
-  const uint64_t* words = words_.get();
+  const auto* words = reinterpret_cast<const uint64_t*>(buffer_.data());
   const size_t n_words = n_words_;
   double best = 0.0;
   for (const size_t streams : {size_t{1}, size_t{4}}) {

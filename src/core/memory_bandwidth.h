@@ -4,7 +4,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
+
+#include "core/memory.h"
 
 namespace elephant {
 
@@ -21,10 +22,7 @@ class ReadBandwidthMeter {
   double measure_gb_per_s(int passes = 7) const;
 
  private:
-  struct FreeDeleter {
-    void operator()(uint64_t* words) const;
-  };
-  std::unique_ptr<uint64_t, FreeDeleter> words_;
+  HugePageBuffer buffer_;  // on huge pages like the weight copies it is the roofline for
   size_t n_words_;
   int n_threads_;
 };

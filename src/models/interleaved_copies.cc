@@ -27,22 +27,34 @@ void InterleavedCopies::add(ops::WeightMatrix& w, bool keep_source) {
     skipped_bytes_ += data_bytes + scale_bytes;
     return;
   }
-  auto buffer = std::make_unique_for_overwrite<std::byte[]>(static_cast<size_t>(data_bytes + scale_bytes));
+  std::byte* buffer = allocate(data_bytes + scale_bytes);
   if (int4) {
-    kernels::interleave_int4(w, buffer.get(), buffer.get() + data_bytes);
-    w.interleaved_scales = buffer.get() + data_bytes;
+    kernels::interleave_int4(w, buffer, buffer + data_bytes);
+    w.interleaved_scales = buffer + data_bytes;
   } else if (int8) {
-    kernels::interleave_int8(w, buffer.get());
+    kernels::interleave_int8(w, buffer);
   } else {
-    kernels::interleave_bf16(w, buffer.get());
+    kernels::interleave_bf16(w, buffer);
   }
   if (!keep_source) {
     release_pages(w.data, static_cast<size_t>(data_bytes));
     release_pages(w.scales, static_cast<size_t>(scale_bytes));  // 0 unless int4: int8 kernels read the scales in place
   }
-  w.interleaved_data = buffer.get();
+  w.interleaved_data = buffer;
   bytes_ += data_bytes + scale_bytes;
-  buffers_.push_back(std::move(buffer));
+}
+
+std::byte* InterleavedCopies::allocate(int64_t bytes) {
+  constexpr size_t kChunkBytes = size_t{64} << 20;
+  constexpr size_t kAlignment = 64;  // whole cache lines
+  const size_t size = (static_cast<size_t>(bytes) + kAlignment - 1) / kAlignment * kAlignment;
+  if (chunks_.empty() || chunk_used_ + size > chunks_.back().size()) {
+    chunks_.emplace_back(std::max(size, kChunkBytes));
+    chunk_used_ = 0;
+  }
+  std::byte* data = chunks_.back().data() + chunk_used_;
+  chunk_used_ += size;
+  return data;
 }
 
 void InterleavedCopies::add(layers::SwigluWeights& weights) {

@@ -14,9 +14,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <vector>
 
+#include "core/memory.h"
 #include "layers/swiglu.h"
 #include "ops/ops.h"
 
@@ -40,7 +40,13 @@ class InterleavedCopies {
   int64_t skipped_bytes() const { return skipped_bytes_; }
 
  private:
-  std::vector<std::unique_ptr<std::byte[]>> buffers_;
+  // A copy's bytes, cut from huge-page chunks (core/memory.h): one mapping per chunk rather than per
+  // matrix (a model of many small experts has tens of thousands), and small matrices share huge
+  // pages.
+  std::byte* allocate(int64_t bytes);
+
+  std::vector<HugePageBuffer> chunks_;
+  size_t chunk_used_ = 0;
   int64_t bytes_ = 0;
   int64_t skipped_ = 0;
   int64_t skipped_bytes_ = 0;

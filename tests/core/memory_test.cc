@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <new>
 #include <numeric>
 #include <vector>
 
@@ -48,6 +49,35 @@ TEST(Memory, ReleasedAnonymousPagesKeepTheirContents) {
   const std::vector<uint32_t> expected = words;
   release_pages(words.data(), words.size() * 4);
   EXPECT_EQ(words, expected);
+}
+
+TEST(Memory, HugePageBuffersAreAlignedWritableAndMovable) {
+  constexpr size_t kHugePage = size_t{2} << 20;
+  HugePageBuffer empty;
+  EXPECT_EQ(empty.data(), nullptr);
+  EXPECT_EQ(empty.size(), 0u);
+  for (const size_t bytes : {size_t{2}, size_t{4097}, kHugePage, 3 * kHugePage + 5}) {
+    HugePageBuffer buffer(bytes);
+    ASSERT_NE(buffer.data(), nullptr) << bytes;
+    EXPECT_EQ(buffer.size(), bytes);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(buffer.data()) % kHugePage, 0u) << bytes;
+    EXPECT_EQ(buffer.data()[0], std::byte{0}) << "fresh anonymous pages read as zero";
+    buffer.data()[0] = std::byte{1};
+    buffer.data()[bytes - 1] = std::byte{2};
+    std::byte* data = buffer.data();
+    HugePageBuffer moved(std::move(buffer));
+    EXPECT_EQ(buffer.data(), nullptr);
+    EXPECT_EQ(moved.data(), data);
+    EXPECT_EQ(moved.data()[0], std::byte{1});
+    EXPECT_EQ(moved.data()[bytes - 1], std::byte{2});
+    empty = std::move(moved);
+    EXPECT_EQ(empty.data(), data);
+    EXPECT_EQ(empty.size(), bytes);
+  }
+}
+
+TEST(Memory, AHugePageBufferTooLargeToMapThrowsBadAlloc) {
+  EXPECT_THROW(HugePageBuffer(size_t{1} << 62), std::bad_alloc);
 }
 
 }  // namespace

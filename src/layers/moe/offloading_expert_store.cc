@@ -123,10 +123,12 @@ OffloadingExpertStore::OffloadingExpertStore(std::vector<std::vector<SwigluWeigh
          slot_bytes_);
   }
   slots_.resize(static_cast<size_t>(n_slots));
-  for (Slot& slot : slots_) {
-    slot.buffer = static_cast<std::byte*>(std::aligned_alloc(kAlignment, static_cast<size_t>(slot_bytes_)));
-    if (slot.buffer == nullptr) fail("--expert-cache: cannot allocate {} bytes", slot_bytes_);
+  try {
+    slot_memory_ = HugePageBuffer(static_cast<size_t>(n_slots * slot_bytes_));
+  } catch (const std::bad_alloc&) {
+    fail("--expert-cache: cannot allocate {} slots of {} bytes", n_slots, slot_bytes_);
   }
+  for (size_t i = 0; i < slots_.size(); ++i) slots_[i].buffer = slot_memory_.data() + i * static_cast<size_t>(slot_bytes_);
   for (const auto& layer_experts : experts_) {
     slot_index_.emplace_back(layer_experts.size(), -1);
     acquire_counts_.emplace_back(layer_experts.size(), 0);
@@ -149,7 +151,6 @@ OffloadingExpertStore::~OffloadingExpertStore() {
   }
   work_.notify_all();
   for (auto& worker : workers_) worker.join();
-  for (Slot& slot : slots_) std::free(slot.buffer);
 }
 
 int OffloadingExpertStore::slot_of(int layer, int expert) const {

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/memory.h"
 #include "layers/moe/expert_store.h"
 
 namespace elephant::layers {
@@ -143,6 +144,7 @@ class OffloadingExpertStore final : public ExpertStore {
   std::vector<std::vector<Expert>> experts_;
   ExpertCacheOptions options_;
   int64_t slot_bytes_ = 0;
+  HugePageBuffer slot_memory_;  // every slot's buffer, slot i at i * slot_bytes_
   std::vector<Slot> slots_;
   std::vector<std::vector<int>> slot_index_;  // [layer][expert] -> slot or -1
   std::vector<std::vector<uint64_t>> acquire_counts_;
