@@ -396,15 +396,19 @@ void run(const BenchFlags& flags) {
   results = run_rounds(tests, flags.repetitions, bytes, [&] { return meter.measure_gb_per_s(); });
   const int64_t peak_rss_bytes = std::max(load_peak_rss_bytes, max_rss_bytes() - static_cast<int64_t>(buffer_bytes));
 
-  const models::InterleavedCopies& copies = model->interleaved_copies();
+  const models::WeightCopies& copies = model->weight_copies();
   nlohmann::json report = {{"model", model_name},
                            {"peak_rss_bytes", peak_rss_bytes},
                            {"threads", thread_count()},
                            {"kernels", std::string(ops::active_kernels().name)},
-                           {"interleaved_copy_bytes", copies.bytes()},
-                           {"interleaved_copies_skipped", copies.skipped()}};
+                           {"weight_copy_bytes", copies.bytes()},
+                           {"interleaved_copy_bytes", copies.interleaved_bytes()},
+                           {"weight_copies_skipped", copies.skipped()}};
   std::string where = fmt::format("{} threads | kernels {}", thread_count(), ops::active_kernels().name);
-  if (copies.bytes() > 0) where += fmt::format(" ({:.2f} GB of interleaved copies)", static_cast<double>(copies.bytes()) / 1e9);
+  if (copies.bytes() > 0) {
+    where += fmt::format(" ({:.2f} GB of weight copies, {:.2f} GB interleaved)", static_cast<double>(copies.bytes()) / 1e9,
+                         static_cast<double>(copies.interleaved_bytes()) / 1e9);
+  }
   add_results(flags, model_name, where, bytes, results, report);
   if (auto* offload = model->offloading_experts()) {
     const auto stats = offload->stats();

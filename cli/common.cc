@@ -96,7 +96,7 @@ std::unique_ptr<models::Model> load_model(const ModelFlags& flags, bool computes
   options.context_length = flags.context;
   options.kv_dtype = parse_kv_dtype(flags.kv_dtype);
   options.experts_per_token = flags.experts_per_token;
-  options.cpu_interleaved_layout = computes && flags.device == "cpu";
+  options.cpu_weight_copies = computes && flags.device == "cpu";
   if (!flags.pregate && (flags.pregate_lookahead != 1 || flags.no_pregate_next_token)) {
     fail("--pregate-lookahead and --no-pregate-next-token only change --pregate, which is not given");
   }

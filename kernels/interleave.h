@@ -3,7 +3,7 @@
 // and activations are broadcast, so every multiply-add instruction advances 16 outputs, each
 // output's sum stays in its own lane (no horizontal sum), and the weights are read once per tile of
 // activation rows instead of once per row pass. The checkpoint layout stays the one consumers read
-// (kernels.h); these are copies made at load (models/interleaved_copies.h) that only the AVX-512
+// (kernels.h); these are copies made at load (models/weight_copies.h) that only the AVX-512
 // kernels use.
 //
 // int4 group-wise: one vpdpbusd multiplies 4 columns of 16 outputs by 4 broadcast activations, and

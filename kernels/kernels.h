@@ -7,7 +7,9 @@
 // never fork per format: ops::matmul picks the table entry for w.format.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -46,6 +48,10 @@ struct WeightMatrix {
 
 // Throws Error (naming `what`) when a quantized matrix's fields are inconsistent.
 void check_weight_matrix(const WeightMatrix& w, std::string_view what);
+
+// The bytes of w.data and of w.scales (empty for dense matrices), in the checkpoint layout.
+std::span<const std::byte> weight_data_bytes(const WeightMatrix& w);
+std::span<const std::byte> weight_scale_bytes(const WeightMatrix& w);
 
 // y[i, o] = sum_k x[i, k] * w[o, k] for i in [0, n_rows), o in [row_begin, row_end).
 // x is [n_rows, w.cols] with row stride w.cols; y is [n_rows, y_stride].

@@ -36,6 +36,28 @@ std::string_view weight_format_name(WeightFormat format) {
   return "unknown";
 }
 
+std::span<const std::byte> weight_data_bytes(const WeightMatrix& w) {
+  int64_t size = 0;
+  switch (w.format) {
+    case WeightFormat::kDense: size = w.rows * w.cols * static_cast<int64_t>(dtype_size_bytes(w.dtype)); break;
+    case WeightFormat::kInt8PerChannel: size = w.rows * w.cols; break;
+    case WeightFormat::kInt4Group: size = w.rows * w.cols / 2; break;
+  }
+  return {static_cast<const std::byte*>(w.data), static_cast<size_t>(size)};
+}
+
+std::span<const std::byte> weight_scale_bytes(const WeightMatrix& w) {
+  const auto element = static_cast<int64_t>(dtype_size_bytes(w.scale_dtype));
+  switch (w.format) {
+    case WeightFormat::kDense: return {};
+    case WeightFormat::kInt8PerChannel:
+      return {static_cast<const std::byte*>(w.scales), static_cast<size_t>(w.rows * element)};
+    case WeightFormat::kInt4Group:
+      return {static_cast<const std::byte*>(w.scales), static_cast<size_t>(w.rows * (w.cols / w.group_size) * element)};
+  }
+  return {};
+}
+
 void check_weight_matrix(const WeightMatrix& w, std::string_view what) {
   const bool float_scales =
       w.scale_dtype == DType::kF32 || w.scale_dtype == DType::kF16 || w.scale_dtype == DType::kBF16;

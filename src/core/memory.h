@@ -1,5 +1,5 @@
 // What the kernel says about this machine's memory, buffers on huge pages, and giving pages back
-// to it: the model's load-time copies of its weights (models/interleaved_copies.h) must fit next to
+// to it: the model's load-time copies of its weights (models/weight_copies.h) must fit next to
 // the weights, live on huge pages, and the mapped pages they were copied from need not stay in the
 // process once copied.
 #pragma once

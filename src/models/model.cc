@@ -40,13 +40,14 @@ std::unique_ptr<Model> Model::from_checkpoint(std::unique_ptr<format::Checkpoint
   }
   model->load_weights();
   model->checkpoint_->warn_unused_tensors(model->config_.model_type);
-  if (const InterleavedCopies& copies = model->interleaved_; copies.skipped() > 0) {
+  if (const WeightCopies& copies = model->copies_; copies.skipped() > 0) {
     const auto memory = memory_info();
     const double reserve_gib =
-        static_cast<double>(InterleavedCopies::reserve_bytes(memory ? memory->total_bytes : 0)) / (1 << 30);
-    warn(fmt::format("{}: {} weight matrices ({:.2f} GiB) keep the checkpoint layout: copying them into the CPU "
-                     "kernels' interleaved layout would leave less than {:.1f} GiB of memory available (batched "
-                     "decode and prefill run slower on them)",
+        static_cast<double>(WeightCopies::reserve_bytes(memory ? memory->total_bytes : 0)) / (1 << 30);
+    warn(fmt::format("{}: {} weight matrices ({:.2f} GiB) are read from the mapped checkpoint: copying them for "
+                     "the CPU kernels (interleaved where the kernels read that layout, on huge pages) would leave "
+                     "less than {:.1f} GiB of memory available (decode, batched decode and prefill run slower on "
+                     "them)",
                      model->checkpoint_->directory().string(), copies.skipped(),
                      static_cast<double>(copies.skipped_bytes()) / (1 << 30), reserve_gib));
   }
@@ -57,9 +58,10 @@ void Model::load_weights() {
   const ModelConfig& c = config_;
   const FamilyTensorNames& names = family_tensor_names(c.family);
   TensorReader reader(*checkpoint_, counts_);
-  const bool interleave = options_.cpu_interleaved_layout && InterleavedCopies::used_by_active_kernels();
+  const bool copy = options_.cpu_weight_copies;
+  copies_ = WeightCopies(WeightCopies::interleaved_by_active_kernels());
   const auto cpu_layout = [&](auto weights) {
-    if (interleave) interleaved_.add(weights);
+    if (copy) copies_.add(weights);
     return weights;
   };
   const int64_t hidden = c.hidden_size;
@@ -70,7 +72,7 @@ void Model::load_weights() {
   counts_.embedding_bytes = counts_.weight_bytes;
   if (c.tie_word_embeddings) {
     lm_head_ = embedding_;
-    if (interleave) interleaved_.add(lm_head_, /*keep_source=*/true);
+    if (copy) copies_.add(lm_head_, /*keep_source=*/true);
   } else {
     lm_head_ = cpu_layout(reader.matrix("lm_head.weight", c.vocab_size, hidden));
   }

@@ -2,9 +2,9 @@
 // [RMSNorm -> attention -> RMSNorm -> dense or MoE FFN] blocks with residuals, a final norm and the
 // LM head. Every supported family is this one skeleton plus data (config fields and tensor names).
 //
-// Weight matrices are views into the memory-mapped checkpoint (zero-copy for F32/BF16/F16; BF16,
-// int8 and int4 ones may also get an interleaved copy for the CPU kernels, interleaved_copies.h);
-// small vectors (norm weights, biases) are widened to fp32 at load.
+// Weight matrices are read from the memory-mapped checkpoint and, for the CPU kernels, copied once
+// onto huge pages (weight_copies.h: BF16, int8 and int4 ones into the interleaved layouts where the
+// kernels read them); small vectors (norm weights, biases) are widened to fp32 at load.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +23,7 @@
 #include "layers/moe/offloading_expert_store.h"
 #include "layers/rows.h"
 #include "layers/swiglu.h"
-#include "models/interleaved_copies.h"
+#include "models/weight_copies.h"
 #include "models/parameter_counts.h"
 
 namespace elephant::models {
@@ -41,9 +41,9 @@ struct ModelOptions {
   int context_length = 0;     // longest sequence; 0: max_position_embeddings
   int kv_block_size = 16;     // positions per KV-cache block
   DType kv_dtype = DType::kF32;  // KV-cache elements: F32, or BF16 for half the memory and traffic
-  // Copy resident BF16, int8 and int4 matrices into the CPU kernels' interleaved layouts when the
-  // kernels in use read them (interleaved_copies.h); off for a model that only feeds a GPU.
-  bool cpu_interleaved_layout = true;
+  // Copy resident matrices onto huge pages for the CPU kernels, into the interleaved layouts where
+  // the kernels in use read them (weight_copies.h); off for a model that only feeds a GPU.
+  bool cpu_weight_copies = true;
 };
 
 class Model {
@@ -59,7 +59,7 @@ class Model {
   // The offloading store when the model was loaded with an expert cache; null otherwise.
   layers::OffloadingExpertStore* offloading_experts() { return offload_; }
   // The CPU kernels' load-time copies of the weights (what they hold, what was skipped).
-  const InterleavedCopies& interleaved_copies() const { return interleaved_; }
+  const WeightCopies& weight_copies() const { return copies_; }
   ParameterCounts parameter_counts() const { return counts_; }
   // A KV cache with room for n_sequences full-context sequences (blocks of kv_block_size).
   layers::KvCache make_kv_cache(int n_sequences = 1) const;
@@ -117,7 +117,7 @@ class Model {
   std::vector<Block> blocks_;
   ParameterCounts counts_;
   layers::SwigluScratch scratch_;
-  InterleavedCopies interleaved_;
+  WeightCopies copies_;
 };
 
 }  // namespace elephant::models

@@ -61,12 +61,12 @@ models::ModelOptions one_expert_per_layer(const std::filesystem::path& dir, cons
 }
 
 // Cache slots hold experts as the checkpoint stores them, while resident experts may also get the
-// CPU kernels' interleaved copies (models/interleaved_copies.h), which sum in another fp32 order:
+// CPU kernels' interleaved copies (models/weight_copies.h), which sum in another fp32 order:
 // so the exact comparison is made with both models in the checkpoint layout, and the default
 // offloaded model is held to fp32 reordering of the default resident one.
 void expect_identical_to_resident(const std::filesystem::path& dir, const std::vector<int32_t>& prompt) {
   models::ModelOptions checkpoint_layout;
-  checkpoint_layout.cpu_interleaved_layout = false;
+  checkpoint_layout.cpu_weight_copies = false;
   auto resident = models::Model::load(dir, checkpoint_layout);
   const auto expected_logits = all_position_logits(*resident, prompt);
   const auto expected_tokens = greedy(*resident, prompt, 24);
@@ -80,7 +80,7 @@ void expect_identical_to_resident(const std::filesystem::path& dir, const std::v
   }
   for (const auto& c : offload_cases()) {
     models::ModelOptions options = one_expert_per_layer(dir, c);
-    options.cpu_interleaved_layout = false;
+    options.cpu_weight_copies = false;
     auto offloaded = models::Model::load(dir, options);
     ASSERT_NE(offloaded->offloading_experts(), nullptr);
     EXPECT_EQ(all_position_logits(*offloaded, prompt), expected_logits) << dir << " " << c.name;

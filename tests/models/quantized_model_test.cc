@@ -282,7 +282,7 @@ TEST(QuantizedOffload, OffloadedQuantizedExpertsAreBitIdenticalToResident) {
     const auto& dir = quantized_dir("mixtral", quant);
     const auto prompt = testing::ids(testing::fixture_json("mixtral", "prompt.json")["prompt_ids"]);
     models::ModelOptions checkpoint_layout;
-    checkpoint_layout.cpu_interleaved_layout = false;
+    checkpoint_layout.cpu_weight_copies = false;
     auto resident = models::Model::load(dir, checkpoint_layout);
     models::ModelOptions options;
     layers::ExpertCacheOptions cache;

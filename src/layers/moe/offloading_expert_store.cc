@@ -24,35 +24,6 @@ constexpr int64_t kAlignment = 4096;
 
 int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 
-std::span<const std::byte> data_bytes(const ops::WeightMatrix& w) {
-  int64_t size = 0;
-  switch (w.format) {
-    case kernels::WeightFormat::kDense:
-      size = w.rows * w.cols * static_cast<int64_t>(dtype_size_bytes(w.dtype));
-      break;
-    case kernels::WeightFormat::kInt8PerChannel:
-      size = w.rows * w.cols;
-      break;
-    case kernels::WeightFormat::kInt4Group:
-      size = w.rows * w.cols / 2;
-      break;
-  }
-  return {static_cast<const std::byte*>(w.data), static_cast<size_t>(size)};
-}
-
-std::span<const std::byte> scale_bytes(const ops::WeightMatrix& w) {
-  const auto element = static_cast<int64_t>(dtype_size_bytes(w.scale_dtype));
-  switch (w.format) {
-    case kernels::WeightFormat::kDense:
-      return {};
-    case kernels::WeightFormat::kInt8PerChannel:
-      return {static_cast<const std::byte*>(w.scales), static_cast<size_t>(w.rows * element)};
-    case kernels::WeightFormat::kInt4Group:
-      return {static_cast<const std::byte*>(w.scales), static_cast<size_t>(w.rows * (w.cols / w.group_size) * element)};
-  }
-  return {};
-}
-
 // Index of the first non-finite value of floating-point data, or -1. A region overwritten on disk
 // shows up here (as NaN/Inf) instead of as silently wrong outputs; corruption that yields finite
 // numbers cannot be told from weights.
@@ -97,7 +68,8 @@ OffloadingExpertStore::OffloadingExpertStore(std::vector<std::vector<SwigluWeigh
       int64_t offset = 0;
       for (int m = 0; m < 3; ++m) {
         for (bool scales : {false, true}) {
-          const auto bytes = scales ? scale_bytes(matrix_of(mapped, m)) : data_bytes(matrix_of(mapped, m));
+          const ops::WeightMatrix& matrix = matrix_of(mapped, m);
+          const auto bytes = scales ? kernels::weight_scale_bytes(matrix) : kernels::weight_data_bytes(matrix);
           if (bytes.empty()) continue;
           Part part{m, scales, locate(bytes), offset, 0, 0};
           part.lead = part.home.offset % kAlignment;
