@@ -15,8 +15,13 @@ int main(int argc, char** argv) {
   // int4 tg 2-3% faster. Spinning much longer (libgomp's default is ~7 ms here) starves other
   // processes on shared cores; even this costs them: two tiny-LM benches on the same 2 cores run
   // tg 0.62 ms each against 0.21 with workers that sleep at once (OMP_WAIT_POLICY=passive). Set
-  // before the OpenMP runtime starts; a user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
-  if (std::getenv("OMP_WAIT_POLICY") == nullptr) setenv("GOMP_SPINCOUNT", "1000", 0);
+  // before the OpenMP runtime starts; a user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins. LLVM's
+  // libomp (a clang build) ignores GOMP_SPINCOUNT and counts its spin in milliseconds (200 by
+  // default), so there workers still sleep at once (KMP_BLOCKTIME=0); libgomp ignores KMP_*.
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    setenv("GOMP_SPINCOUNT", "1000", 0);
+    setenv("KMP_BLOCKTIME", "0", 0);
+  }
   CLI::App app{"elephant: fast inference for Mixture-of-Experts models from Hugging Face checkpoints"};
   app.require_subcommand(1);
   // A bad command line prints the usage, then what was wrong.
