@@ -227,24 +227,19 @@ void OffloadingExpertStore::load(int s) {
 }
 
 double OffloadingExpertStore::measure_home_read_gb_per_s() {
-  auto* buffer = static_cast<std::byte*>(std::aligned_alloc(kAlignment, static_cast<size_t>(slot_bytes_)));
-  if (buffer == nullptr) fail("cannot allocate {} bytes to measure the home tier", slot_bytes_);
+  const HugePageBuffer buffer(static_cast<size_t>(slot_bytes_));  // a slot like the loads' ones
   const auto start = std::chrono::steady_clock::now();
   double seconds = 0.0;
   int64_t bytes = 0;
   for (size_t l = 0; l < experts_.size() && seconds < 1.0; ++l) {
     for (size_t e = 0; e < experts_[l].size() && seconds < 1.0; ++e) {
       SwigluWeights weights;
-      const std::string error = read_expert(static_cast<int>(l), static_cast<int>(e), buffer, weights);
-      if (!error.empty()) {
-        std::free(buffer);
-        throw Error(error);
-      }
+      const std::string error = read_expert(static_cast<int>(l), static_cast<int>(e), buffer.data(), weights);
+      if (!error.empty()) throw Error(error);
       for (const Part& part : experts_[l][e].parts) bytes += part.home.size;
       seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
   }
-  std::free(buffer);
   return seconds > 0 ? static_cast<double>(bytes) / seconds / 1e9 : 0.0;
 }
 
