@@ -185,7 +185,7 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
   }
   // The interleaved copies the model makes for tables that read them.
   Weights bf16_interleaved, int4_interleaved;
-  if (table.reads_interleaved && kernels::can_interleave_bf16(bf16.matrix(shape, DType::kBF16, DType::kF32, 0, 0))) {
+  if (table.reads_interleaved.bf16 && kernels::can_interleave_bf16(bf16.matrix(shape, DType::kBF16, DType::kF32, 0, 0))) {
     const kernels::WeightMatrix source = bf16.matrix(shape, DType::kBF16, DType::kF32, 0, 0);
     std::vector<std::byte> data(static_cast<size_t>(kernels::interleaved_bf16_bytes(source)));
     kernels::interleave_bf16(source, data.data());
@@ -197,7 +197,7 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
     }
   }
   Weights int8_interleaved;
-  if (table.reads_interleaved && kernels::can_interleave_int8(int8.matrix(shape, DType::kI8, DType::kF32, 0, 0))) {
+  if (table.reads_interleaved.int8 && kernels::can_interleave_int8(int8.matrix(shape, DType::kI8, DType::kF32, 0, 0))) {
     const kernels::WeightMatrix source = int8.matrix(shape, DType::kI8, DType::kF32, 0, 0);
     std::vector<std::byte> data(static_cast<size_t>(kernels::interleaved_int8_bytes(source)));
     kernels::interleave_int8(source, data.data());
@@ -206,7 +206,7 @@ void bench_shape(const Shape& shape, const Options& options, const ReadBandwidth
     int8_interleaved.checkpoint_layout = &int8;
     variants.push_back({&int8_interleaved, DType::kI8, DType::kF32, 0, table.matmul_int8[i8], "int8 interleaved", true});
   }
-  if (table.reads_interleaved && kernels::can_interleave_int4(int4.matrix(shape, DType::kU8, DType::kF16, kGroup, 0))) {
+  if (table.reads_interleaved.int4 && kernels::can_interleave_int4(int4.matrix(shape, DType::kU8, DType::kF16, kGroup, 0))) {
     const kernels::WeightMatrix source = int4.matrix(shape, DType::kU8, DType::kF16, kGroup, 0);
     std::vector<std::byte> data(static_cast<size_t>(kernels::interleaved_int4_data_bytes(source)));
     std::vector<std::byte> scales(static_cast<size_t>(kernels::interleaved_int4_scale_bytes(source)));

@@ -33,7 +33,9 @@ const KernelTable& reference_kernels() {
                                  {&ref::matmul_int8_f32, &ref::matmul_int8_int8},
                                  {&ref::matmul_int4_f32, &ref::matmul_int4_int8},
                                  &ref::attention_scores,
-                                 &ref::attention_values};
+                                 &ref::attention_values,
+                                 false,
+                                 {}};
   return table;
 }
 
@@ -44,7 +46,9 @@ const KernelTable* avx2_kernels() {
                                  {&avx2::matmul_int8_f32, &avx2::matmul_int8_int8},
                                  {&avx2::matmul_int4_f32, &avx2::matmul_int4_int8},
                                  &avx2::attention_scores,
-                                 &avx2::attention_values};
+                                 &avx2::attention_values,
+                                 false,
+                                 {.int4 = true}};
   const bool supported =
       __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
   return supported ? &table : nullptr;
@@ -62,7 +66,7 @@ const KernelTable* avx512_kernels() {
                                  &avx2::attention_scores,
                                  &avx2::attention_values,
                                  false,
-                                 true};
+                                 {.int4 = true, .int8 = true, .bf16 = true}};
   const bool supported = avx2_kernels() != nullptr && __builtin_cpu_supports("avx512f") &&
                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                          __builtin_cpu_supports("avx512vnni");
@@ -78,7 +82,7 @@ const KernelTable* avx512_bf16_kernels() {
                                  &avx2::attention_scores,
                                  &avx2::attention_values,
                                  true,
-                                 true};
+                                 {.int4 = true, .int8 = true, .bf16 = true}};
   return avx512_kernels() != nullptr && cpu_has_avx512_bf16() ? &table : nullptr;
 }
 

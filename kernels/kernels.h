@@ -83,6 +83,14 @@ enum class Isa : uint8_t { kReference, kAvx2, kAvx512, kAvx512Bf16, kCount };
 // Both are functions of a row alone, so either keeps the batch-invariance contract.
 enum class Activations : uint8_t { kF32, kInt8, kCount };
 
+// The interleaved layouts (interleave.h) a kernel table reads.
+struct InterleavedLayouts {
+  bool int4 = false;
+  bool int8 = false;
+  bool bf16 = false;
+  bool any() const { return int4 || int8 || bf16; }
+};
+
 struct KernelTable {
   Isa isa;
   std::string_view name;
@@ -95,10 +103,10 @@ struct KernelTable {
   // matmul multiplies BF16 weights by activations rounded to bf16 (ref::matmul_bf16_activations
   // is its specification) instead of by the fp32 activations.
   bool bf16_activations = false;
-  // matmul (BF16), matmul_int8 (int8 activations) and matmul_int4 compute from
+  // Which of matmul (BF16), matmul_int8 (int8 activations) and matmul_int4 compute from
   // WeightMatrix::interleaved_data when a matrix has it (the model makes those copies at load only
-  // for tables that read them).
-  bool reads_interleaved = false;
+  // for the formats the table in use reads).
+  InterleavedLayouts reads_interleaved;
 };
 
 const KernelTable& reference_kernels();

@@ -9,16 +9,16 @@
 
 namespace elephant::models {
 
-bool WeightCopies::interleaved_by_active_kernels() { return ops::active_kernels().reads_interleaved; }
+kernels::InterleavedLayouts WeightCopies::interleaved_by_active_kernels() { return ops::active_kernels().reads_interleaved; }
 
 int64_t WeightCopies::reserve_bytes(int64_t total_memory_bytes) {
   return std::max(int64_t{1} << 30, total_memory_bytes / 8);
 }
 
 void WeightCopies::add(ops::WeightMatrix& w, bool keep_source) {
-  const bool int4 = interleave_ && kernels::can_interleave_int4(w);
-  const bool int8 = interleave_ && kernels::can_interleave_int8(w);
-  const bool bf16 = interleave_ && kernels::can_interleave_bf16(w);
+  const bool int4 = interleave_.int4 && kernels::can_interleave_int4(w);
+  const bool int8 = interleave_.int8 && kernels::can_interleave_int8(w);
+  const bool bf16 = interleave_.bf16 && kernels::can_interleave_bf16(w);
   const std::span<const std::byte> source = kernels::weight_data_bytes(w);
   const std::span<const std::byte> source_scales = kernels::weight_scale_bytes(w);
   const auto data_bytes = static_cast<int64_t>(source.size());

@@ -1,6 +1,6 @@
-// The model's load-time copies of its resident matrices, on huge pages (core/memory.h). When the
-// kernel table in use reads the AVX-512 interleaved layouts (kernels/interleave.h), int4, int8 and
-// BF16 matrices of a suitable shape are copied into them: with several rows per matrix (batched
+// The model's load-time copies of its resident matrices, on huge pages (core/memory.h). Matrices of
+// the formats whose interleaved layouts (kernels/interleave.h) the kernel table in use reads (int4,
+// int8 and BF16 on AVX-512; int4 on AVX2) and of a suitable shape are copied into them: with several rows per matrix (batched
 // decode, prefill) the interleaved kernels do a fraction of the per-weight work (int4: half; int8:
 // no per-call weight sums or horizontal sums; BF16: no cross-lane widening and weights read once
 // per tile of rows), and for one row they read memory at least as fast as the checkpoint layout.
@@ -28,15 +28,15 @@ namespace elephant::models {
 
 class WeightCopies {
  public:
-  // Whether the active kernel table reads interleaved copies.
-  static bool interleaved_by_active_kernels();
+  // The interleaved layouts the active kernel table reads.
+  static kernels::InterleavedLayouts interleaved_by_active_kernels();
   WeightCopies() = default;
-  explicit WeightCopies(bool interleave) : interleave_(interleave) {}
+  explicit WeightCopies(kernels::InterleavedLayouts interleave) : interleave_(interleave) {}
   // Available memory a copy must leave: an eighth of the machine's, at least 1 GiB.
   static int64_t reserve_bytes(int64_t total_memory_bytes);
 
-  // Copies w when memory allows (otherwise leaves it as is): into the interleaved layout when
-  // interleaving and w has one, else as it is. keep_source: the mapped pages stay (a tied LM head
+  // Copies w when memory allows (otherwise leaves it as is): into its format's interleaved layout
+  // when that layout is among those interleaved and w's shape has it, else as it is. keep_source: the mapped pages stay (a tied LM head
   // whose source is also the embedding table read row by row).
   void add(ops::WeightMatrix& w, bool keep_source = false);
   void add(layers::SwigluWeights& weights);
@@ -53,7 +53,7 @@ class WeightCopies {
   // pages.
   std::byte* allocate(int64_t bytes);
 
-  bool interleave_ = false;
+  kernels::InterleavedLayouts interleave_;
   std::vector<HugePageBuffer> chunks_;
   size_t chunk_used_ = 0;
   int64_t bytes_ = 0;

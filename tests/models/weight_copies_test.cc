@@ -24,7 +24,7 @@ TEST(WeightCopies, InterleaveWhatHasALayoutAndCopyTheRestAsItIs) {
   std::vector<float> floats(32 * 8, 1.5f);
   ops::WeightMatrix f32{DType::kF32, 32, 8, floats.data()};
 
-  models::WeightCopies copies(/*interleave=*/true);
+  models::WeightCopies copies({.int4 = true, .int8 = true, .bf16 = true});
   copies.add(dense, /*keep_source=*/true);
   copies.add(quantized, /*keep_source=*/true);
   copies.add(odd_rows, /*keep_source=*/true);
@@ -62,7 +62,7 @@ TEST(WeightCopies, WithoutInterleavingEveryMatrixIsCopiedAsItIsScalesIncluded) {
   int4.scale_dtype = DType::kF16;
   int4.group_size = 32;
 
-  models::WeightCopies copies(/*interleave=*/false);
+  models::WeightCopies copies(kernels::InterleavedLayouts{});
   copies.add(int4, /*keep_source=*/true);
   ASSERT_EQ(copies.skipped(), 0) << "this test needs a few KiB of memory";
   EXPECT_EQ(copies.interleaved_bytes(), 0);
@@ -72,6 +72,30 @@ TEST(WeightCopies, WithoutInterleavingEveryMatrixIsCopiedAsItIsScalesIncluded) {
   EXPECT_NE(int4.scales, group_scales.data());
   EXPECT_EQ(std::memcmp(int4.data, packed.data(), packed.size()), 0);
   EXPECT_EQ(std::memcmp(int4.scales, group_scales.data(), group_scales.size() * 2), 0);
+}
+
+// The AVX2 table reads only the int4 layout: its int8 and BF16 matrices are copied as they are.
+TEST(WeightCopies, OnlyTheListedLayoutsAreInterleaved) {
+  std::vector<uint8_t> packed(32 * 64 / 2, 0x5a);
+  std::vector<uint16_t> group_scales(32 * 2, 0x3c00);
+  ops::WeightMatrix int4{DType::kU8, 32, 64, packed.data()};
+  int4.format = kernels::WeightFormat::kInt4Group;
+  int4.scales = group_scales.data();
+  int4.scale_dtype = DType::kF16;
+  int4.group_size = 32;
+  std::vector<uint16_t> bf16(32 * 8, 0x3f80);
+  ops::WeightMatrix dense{DType::kBF16, 32, 8, bf16.data()};
+
+  models::WeightCopies copies({.int4 = true});
+  copies.add(int4, /*keep_source=*/true);
+  copies.add(dense, /*keep_source=*/true);
+  ASSERT_EQ(copies.skipped(), 0) << "this test needs a few KiB of memory";
+  ASSERT_NE(int4.interleaved_data, nullptr);
+  ASSERT_NE(int4.interleaved_scales, nullptr);
+  EXPECT_EQ(int4.data, packed.data()) << "an interleaved copy sits beside the mapped matrix";
+  EXPECT_EQ(dense.interleaved_data, nullptr);
+  EXPECT_NE(dense.data, bf16.data());
+  EXPECT_EQ(copies.interleaved_bytes(), static_cast<int64_t>(packed.size() + group_scales.size() * 2));
 }
 
 TEST(WeightCopies, LeaveAnEighthOfMemoryAndAtLeastOneGiB) {

@@ -24,6 +24,7 @@
 #include "kernels/cpu/avx2/activations.h"
 #include "kernels/cpu/avx2/avx2.h"
 #include "kernels/cpu/avx2/simd.h"
+#include "kernels/cpu/interleaved.h"
 #include "kernels/cpu/tiled.h"
 #include "kernels/quantize.h"
 
@@ -334,6 +335,112 @@ void matmul_int4_nibble_order(const float* x, int64_t n_rows, const WeightMatrix
         n_rows, y, y_stride, row_begin, row_end);
 }
 
+// 8 consecutive scales (half of an interleaved block's 16 for one group), one per lane.
+template <DType kScaleType>
+__m256 load_half_block_scales(const void* scales, int64_t index) {
+  if constexpr (kScaleType == DType::kF32) {
+    return _mm256_loadu_ps(static_cast<const float*>(scales) + index);
+  } else {
+    const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(scales) + index));
+    if constexpr (kScaleType == DType::kF16) return _mm256_cvtph_ps(bits);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
+  }
+}
+
+// Interleaved int4 (interleave.h) in 256-bit halves: a quad's 32 packed bytes masked are 4 columns
+// of the block's outputs 0-7 (lane l: output l), shifted by 4 and masked those of outputs 8-15,
+// and 4 activations broadcast to every lane are the signed operand of maddubs. Pair sums
+// (≤ 2·15·127) add up in int16 for 8 quads (≤ 30480, no saturation), then one madd with ones
+// widens them into the group's exact int32 sums, started at -8·Σx; per group one convert and one
+// FMA against the 8 scales. Each output's result is Σ_g float(sum_g)·scale_g in increasing g,
+// times the row's scale: the AVX-512 kernel's arithmetic, so both give the same bits, whatever
+// kRows and kBlocks are. The two halves are separate passes over a group's quads (the second
+// finds them in L1), so a (row, block) pair needs two registers, not four.
+template <DType kScaleType>
+struct Int4Interleaved {
+  static constexpr int kMaxRows = 4;
+  const WeightMatrix& w;
+  const GroupedActivations& xq;
+
+  template <int kRows, int kBlocks>
+  void compute(int64_t i, const int64_t* block, float* out, int64_t out_stride, int64_t first_block) const {
+    const int64_t cols = w.cols;
+    const int64_t group_quads = w.group_size / 4;
+    const int64_t groups = cols / w.group_size;
+    const int64_t quads_per_widening = std::min<int64_t>(8, group_quads);  // groups are multiples of 16 columns
+    const uint8_t* blocks[kBlocks];
+    for (int j = 0; j < kBlocks; ++j) blocks[j] = static_cast<const uint8_t*>(w.interleaved_data) + block[j] * 8 * cols;
+    const int8_t* x_rows = xq.values.data() + i * cols;
+    const int32_t* group_offsets = xq.group_offsets.data() + i * groups;
+    const __m256i mask = _mm256_set1_epi8(0x0f);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 total[kRows][kBlocks][2];
+    for (int r = 0; r < kRows; ++r) {
+      for (int j = 0; j < kBlocks; ++j) total[r][j][0] = total[r][j][1] = _mm256_setzero_ps();
+    }
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t first_quad = g * group_quads;
+      for (int half = 0; half < 2; ++half) {
+        __m256i partial[kRows][kBlocks];
+        for (int r = 0; r < kRows; ++r) {
+          const __m256i offset = _mm256_set1_epi32(group_offsets[r * groups + g]);
+          for (int j = 0; j < kBlocks; ++j) partial[r][j] = offset;
+        }
+        for (int64_t q0 = first_quad; q0 < first_quad + group_quads; q0 += quads_per_widening) {
+          __m256i pair_sums[kRows][kBlocks];
+          for (int r = 0; r < kRows; ++r) {
+            for (int j = 0; j < kBlocks; ++j) pair_sums[r][j] = _mm256_setzero_si256();
+          }
+          for (int64_t q = q0; q < q0 + quads_per_widening; ++q) {
+            __m256i nibbles[kBlocks];
+            for (int j = 0; j < kBlocks; ++j) {
+              const uint8_t* packed = blocks[j] + q * 32;
+              if (half == 0 && q % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(packed) + kPrefetchBytes, _MM_HINT_T0);
+              const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(packed));
+              nibbles[j] = _mm256_and_si256(half == 0 ? raw : _mm256_srli_epi16(raw, 4), mask);
+            }
+            for (int r = 0; r < kRows; ++r) {
+              int32_t quad;
+              std::memcpy(&quad, x_rows + r * cols + 4 * q, sizeof(quad));
+              const __m256i activations = _mm256_set1_epi32(quad);
+              for (int j = 0; j < kBlocks; ++j) {
+                pair_sums[r][j] = _mm256_add_epi16(pair_sums[r][j], _mm256_maddubs_epi16(nibbles[j], activations));
+              }
+            }
+          }
+          for (int r = 0; r < kRows; ++r) {
+            for (int j = 0; j < kBlocks; ++j) {
+              partial[r][j] = _mm256_add_epi32(partial[r][j], _mm256_madd_epi16(pair_sums[r][j], ones));
+            }
+          }
+        }
+        for (int j = 0; j < kBlocks; ++j) {
+          const __m256 scales = load_half_block_scales<kScaleType>(w.interleaved_scales, (block[j] * groups + g) * 16 + 8 * half);
+          for (int r = 0; r < kRows; ++r) {
+            total[r][j][half] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(partial[r][j]), scales, total[r][j][half]);
+          }
+        }
+      }
+    }
+    for (int r = 0; r < kRows; ++r) {
+      const __m256 row_scale = _mm256_set1_ps(xq.scales[static_cast<size_t>(i + r)]);
+      for (int j = 0; j < kBlocks; ++j) {
+        for (int half = 0; half < 2; ++half) {
+          _mm256_storeu_ps(out + r * out_stride + 16 * (block[j] - first_block) + 8 * half,
+                           _mm256_mul_ps(total[r][j][half], row_scale));
+        }
+      }
+    }
+  }
+};
+
+template <DType kScaleType>
+void matmul_int4_interleaved(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, int64_t y_stride,
+                             int64_t row_begin, int64_t row_end) {
+  run_interleaved(Int4Interleaved<kScaleType>{w, quantize_rows_grouped(x, n_rows, w.cols, w.group_size)}, n_rows, y,
+                  y_stride, row_begin, row_end);
+}
+
 }  // namespace
 
 void matmul_int8_f32(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, int64_t y_stride,
@@ -353,6 +460,11 @@ void matmul_int4_f32(const float* x, int64_t n_rows, const WeightMatrix& w, floa
 
 void matmul_int4_int8(const float* x, int64_t n_rows, const WeightMatrix& w, float* y, int64_t y_stride,
                       int64_t row_begin, int64_t row_end) {
+  if (w.interleaved_data != nullptr) {
+    if (w.scale_dtype == DType::kF16) return matmul_int4_interleaved<DType::kF16>(x, n_rows, w, y, y_stride, row_begin, row_end);
+    if (w.scale_dtype == DType::kBF16) return matmul_int4_interleaved<DType::kBF16>(x, n_rows, w, y, y_stride, row_begin, row_end);
+    return matmul_int4_interleaved<DType::kF32>(x, n_rows, w, y, y_stride, row_begin, row_end);
+  }
   if (w.group_size % 64 == 0) {
     if (w.scale_dtype == DType::kF16) return matmul_int4_nibble_order<DType::kF16>(x, n_rows, w, y, y_stride, row_begin, row_end);
     if (w.scale_dtype == DType::kBF16) return matmul_int4_nibble_order<DType::kBF16>(x, n_rows, w, y, y_stride, row_begin, row_end);
