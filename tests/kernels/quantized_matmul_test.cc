@@ -286,6 +286,29 @@ INSTANTIATE_TEST_SUITE_P(AvailableKernels, QuantizedMatmulTest, ::testing::Value
 
 // The reference with fp32 activations is exactly a dense matmul of the dequantized weights (up to
 // summation order), which ties the kernels to the quantizers' definition of the formats.
+// Every table that reads the interleaved int4 copy takes the same arithmetic steps on it (exact
+// group sums, one FMA per group in increasing order, the row's scale last), so a model's tokens
+// do not change between an AVX2 and an AVX-512 machine.
+TEST(InterleavedInt4, EveryTableThatReadsItGivesTheSameBits) {
+  std::vector<const kernels::KernelTable*> readers;
+  for (const kernels::KernelTable* table : kernels::available_kernel_tables()) {
+    if (table->reads_interleaved.int4) readers.push_back(table);
+  }
+  if (readers.size() < 2) GTEST_SKIP() << "this CPU runs fewer than two tables that read the interleaved int4 copy";
+  uint64_t seed = 300;
+  for (const Case& c : {Case{WeightFormat::kInt4Group, 16, DType::kF16, 3, 16, 48, true},
+                        Case{WeightFormat::kInt4Group, 128, DType::kBF16, 7, 48, 384, true},
+                        Case{WeightFormat::kInt4Group, 64, DType::kF32, 1, 80, 4160, true}}) {
+    const QuantizedOperands ops =
+        make_operands(c.format, c.n_rows, c.rows, c.cols, c.group, c.scale_dtype, seed++, c.interleaved);
+    const auto first = run(kernel_of(*readers[0], c.format, Activations::kInt8), ops, c.n_rows);
+    for (size_t t = 1; t < readers.size(); ++t) {
+      EXPECT_EQ(first, run(kernel_of(*readers[t], c.format, Activations::kInt8), ops, c.n_rows))
+          << describe(*readers[t], c, Activations::kInt8) << " against " << readers[0]->name;
+    }
+  }
+}
+
 TEST(QuantizedReference, EqualsDenseMatmulOfDequantizedWeights) {
   for (const Case& c : {Case{WeightFormat::kInt8PerChannel, 0, DType::kF32, 3, 19, 77},
                         Case{WeightFormat::kInt4Group, 32, DType::kF16, 3, 19, 96}}) {
