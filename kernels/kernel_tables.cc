@@ -48,7 +48,7 @@ const KernelTable* avx2_kernels() {
                                  &avx2::attention_scores,
                                  &avx2::attention_values,
                                  false,
-                                 {.int4 = true}};
+                                 {.int4 = true, .bf16 = true}};
   const bool supported =
       __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
   return supported ? &table : nullptr;

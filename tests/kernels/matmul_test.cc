@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -192,6 +193,26 @@ TEST(InterleavedBf16, LayoutPlacesEachColumnPairOfSixteenOutputsTogether) {
   EXPECT_FALSE(kernels::can_interleave_bf16(make_operands(DType::kBF16, 1, 24, 6, 3).w));
   EXPECT_FALSE(kernels::can_interleave_bf16(make_operands(DType::kBF16, 1, 32, 7, 3).w));
   EXPECT_FALSE(kernels::can_interleave_bf16(make_operands(DType::kF16, 1, 32, 6, 3).w));
+}
+
+// The tables that read the interleaved BF16 copy with fp32 activations take the same steps on it
+// (one FMA per column in increasing k for each output), so they give the same bits.
+TEST(InterleavedBf16, EveryFp32ActivationTableThatReadsItGivesTheSameBits) {
+  std::vector<const kernels::KernelTable*> readers;
+  for (const kernels::KernelTable* table : kernels::available_kernel_tables()) {
+    if (table->reads_interleaved.bf16 && !table->bf16_activations) readers.push_back(table);
+  }
+  if (readers.size() < 2) GTEST_SKIP() << "this CPU runs fewer than two tables that read the interleaved BF16 copy";
+  uint64_t seed = 500;
+  for (const auto& [n_rows, rows, cols] : std::vector<std::array<int64_t, 3>>{{1, 48, 2100}, {7, 80, 514}, {16, 32, 4098}}) {
+    Operands ops = make_operands(DType::kBF16, n_rows, rows, cols, seed++);
+    add_interleaved_copy(ops);
+    const auto first = run(readers[0]->matmul, ops, n_rows);
+    for (size_t t = 1; t < readers.size(); ++t) {
+      EXPECT_EQ(first, run(readers[t]->matmul, ops, n_rows))
+          << readers[t]->name << " against " << readers[0]->name << ", n=" << n_rows << " cols=" << cols;
+    }
+  }
 }
 
 TEST(InterleavedBf16, CheckRejectsACopyTheKernelsCannotRead) {
