@@ -24,8 +24,7 @@ void WeightCopies::add(ops::WeightMatrix& w, bool keep_source) {
   const auto data_bytes = static_cast<int64_t>(source.size());
   // int8 kernels read the scales in place; an int4 copy holds its own, interleaved.
   const int64_t scale_bytes = int8 ? 0 : static_cast<int64_t>(source_scales.size());
-  if (const auto memory = memory_info();
-      memory && memory->available_bytes - (data_bytes + scale_bytes) < reserve_bytes(memory->total_bytes)) {
+  if (!leaves_reserve(data_bytes + scale_bytes)) {
     ++skipped_;
     skipped_bytes_ += data_bytes + scale_bytes;
     return;
@@ -54,6 +53,21 @@ void WeightCopies::add(ops::WeightMatrix& w, bool keep_source) {
     if (!source_scales.empty()) w.scales = buffer + data_bytes;
   }
   bytes_ += data_bytes + scale_bytes;
+}
+
+bool WeightCopies::leaves_reserve(int64_t bytes) {
+  const auto fits = [&] {
+    return !memory_ || memory_->available_bytes - bytes >= reserve_bytes(memory_->total_bytes);
+  };
+  if (!read_memory_ || copied_since_reading_ >= kRereadBytes || !fits()) {
+    memory_ = memory_info();
+    read_memory_ = true;
+    copied_since_reading_ = 0;
+  }
+  if (!fits()) return false;
+  if (memory_) memory_->available_bytes -= bytes;
+  copied_since_reading_ += bytes;
+  return true;
 }
 
 std::byte* WeightCopies::allocate(int64_t bytes) {

@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "core/memory.h"
@@ -52,6 +53,12 @@ class WeightCopies {
   // matrix (a model of many small experts has tens of thousands), and small matrices share huge
   // pages.
   std::byte* allocate(int64_t bytes);
+  // Whether a copy of `bytes` leaves reserve_bytes() available. /proc/meminfo (~30 µs a read) is
+  // read again only after kRereadBytes of copies or when the running estimate (the last reading
+  // less what was copied since, which ignores the mapped pages handed back: an underestimate) says
+  // no: a model of many small experts has tens of thousands of matrices.
+  bool leaves_reserve(int64_t bytes);
+  static constexpr int64_t kRereadBytes = int64_t{256} << 20;
 
   kernels::InterleavedLayouts interleave_;
   std::vector<HugePageBuffer> chunks_;
@@ -60,6 +67,9 @@ class WeightCopies {
   int64_t interleaved_bytes_ = 0;
   int64_t skipped_ = 0;
   int64_t skipped_bytes_ = 0;
+  std::optional<MemoryInfo> memory_;  // the last reading, available bytes less the copies since
+  int64_t copied_since_reading_ = 0;
+  bool read_memory_ = false;
 };
 
 }  // namespace elephant::models

@@ -98,6 +98,23 @@ TEST(WeightCopies, OnlyTheListedLayoutsAreInterleaved) {
   EXPECT_EQ(copies.interleaved_bytes(), static_cast<int64_t>(packed.size() + group_scales.size() * 2));
 }
 
+// A copy that would leave less than the reserve is not made (its bytes are never read: the matrix
+// below claims 2^42 of them), and it does not count against the copies after it.
+TEST(WeightCopies, ACopyThatWouldExhaustMemoryIsSkippedAndTheNextOneMade) {
+  std::vector<uint16_t> bf16(32 * 8, 0x3f80);
+  ops::WeightMatrix huge{DType::kBF16, int64_t{1} << 20, int64_t{1} << 21, bf16.data()};
+  ops::WeightMatrix small{DType::kBF16, 32, 8, bf16.data()};
+  models::WeightCopies copies(kernels::InterleavedLayouts{});
+  copies.add(huge, /*keep_source=*/true);
+  EXPECT_EQ(copies.skipped(), 1);
+  EXPECT_EQ(copies.skipped_bytes(), int64_t{1} << 42);
+  EXPECT_EQ(huge.data, bf16.data());
+  copies.add(small, /*keep_source=*/true);
+  EXPECT_EQ(copies.skipped(), 1) << "this test needs a few KiB of memory";
+  EXPECT_NE(small.data, bf16.data());
+  EXPECT_EQ(copies.bytes(), 32 * 8 * 2);
+}
+
 TEST(WeightCopies, LeaveAnEighthOfMemoryAndAtLeastOneGiB) {
   constexpr int64_t kGiB = int64_t{1} << 30;
   EXPECT_EQ(models::WeightCopies::reserve_bytes(24 * kGiB), 3 * kGiB);
