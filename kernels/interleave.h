@@ -1,10 +1,11 @@
-// The in-memory layouts of the AVX-512 kernels' interleaved copies (docs/quantization.md,
-// "Interleaved copies"). In both, the 16 lanes of a 512-bit accumulator are 16 consecutive outputs
-// and activations are broadcast, so every multiply-add instruction advances 16 outputs, each
-// output's sum stays in its own lane (no horizontal sum), and the weights are read once per tile of
-// activation rows instead of once per row pass. The checkpoint layout stays the one consumers read
-// (kernels.h); these are copies made at load (models/weight_copies.h) that only the AVX-512
-// kernels use.
+// The in-memory layouts of the CPU kernels' interleaved copies (docs/quantization.md,
+// "Interleaved copies"). In all three, the 16 lanes of a 512-bit accumulator are 16 consecutive
+// outputs (the AVX2 kernels take them as two 256-bit halves of 8) and activations are broadcast,
+// so every multiply-add instruction advances 16 (8) outputs, each output's sum stays in its own
+// lane (no horizontal sum), and the weights are read once per tile of activation rows instead of
+// once per row pass. The checkpoint layout stays the one consumers read (kernels.h); these are
+// copies made at load (models/weight_copies.h) for the kernel tables that read them
+// (KernelTable::reads_interleaved: all three on AVX-512, int4 and BF16 on AVX2).
 //
 // int4 group-wise: one vpdpbusd multiplies 4 columns of 16 outputs by 4 broadcast activations, and
 // a group costs one convert and one FMA per 16 outputs instead of per output.

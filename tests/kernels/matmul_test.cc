@@ -47,7 +47,7 @@ Operands make_operands(DType dtype, int64_t n_rows, int64_t rows, int64_t cols, 
   return ops;
 }
 
-// Attaches the AVX-512 kernels' interleaved copy of the BF16 weights (kernels/interleave.h).
+// Attaches the CPU kernels' interleaved copy of the BF16 weights (kernels/interleave.h).
 void add_interleaved_copy(Operands& ops) {
   ASSERT_TRUE(kernels::can_interleave_bf16(ops.w));
   ops.interleaved.resize(static_cast<size_t>(kernels::interleaved_bf16_bytes(ops.w)));

@@ -37,7 +37,7 @@ struct QuantizedOperands {
 };
 
 // int4 with F32 scales: quantized with F16 scales, then widened (the same values); int8 with F16
-// or BF16 scales: its F32 scales rounded. interleaved: with the AVX-512 kernels' interleaved copy
+// or BF16 scales: its F32 scales rounded. interleaved: with the CPU kernels' interleaved copy
 // (interleave.h).
 QuantizedOperands make_operands(WeightFormat format, int64_t n_rows, int64_t rows, int64_t cols, int64_t group,
                                 DType scale_dtype, uint64_t seed, bool interleaved = false) {

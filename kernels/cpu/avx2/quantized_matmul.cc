@@ -14,6 +14,11 @@
 // operand is at most 127 and a pair sum (2 · 127 · 127) never saturates int16; madd with ones
 // widens to int32 lanes. int32 lane m of a 32-column step holds columns 4m..4m+3, so lanes 0-3 are
 // the step's first 16 columns: that is how group 16 gets two scales per step.
+//
+// An int4 matrix with an interleaved copy (interleave.h) is computed from that copy instead, for
+// every call and row count (Int4Interleaved, loop nest in interleaved.h); int8 has no interleaved
+// AVX2 kernel: its pair sums need the sign trick and cannot stay in int16, so the layout would
+// save only the horizontal sums.
 #include <immintrin.h>
 
 #include <algorithm>
