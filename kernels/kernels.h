@@ -88,7 +88,6 @@ struct InterleavedLayouts {
   bool int4 = false;
   bool int8 = false;
   bool bf16 = false;
-  bool any() const { return int4 || int8 || bf16; }
 };
 
 struct KernelTable {
