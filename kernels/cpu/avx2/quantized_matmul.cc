@@ -374,7 +374,8 @@ struct Int4Interleaved {
     const int64_t cols = w.cols;
     const int64_t group_quads = w.group_size / 4;
     const int64_t groups = cols / w.group_size;
-    const int64_t quads_per_widening = std::min<int64_t>(8, group_quads);  // groups are multiples of 16 columns
+    // Groups are powers of two of 16+ columns (check_weight_matrix): 4 quads or a multiple of 8.
+    const int64_t quads_per_widening = std::min<int64_t>(8, group_quads);
     const uint8_t* blocks[kBlocks];
     for (int j = 0; j < kBlocks; ++j) blocks[j] = static_cast<const uint8_t*>(w.interleaved_data) + block[j] * 8 * cols;
     const int8_t* x_rows = xq.values.data() + i * cols;
