@@ -9,7 +9,9 @@
 
 namespace elephant::models {
 
-kernels::InterleavedLayouts WeightCopies::interleaved_by_active_kernels() { return ops::active_kernels().reads_interleaved; }
+kernels::InterleavedLayouts WeightCopies::interleaved_by_active_kernels() {
+  return ops::active_kernels().reads_interleaved;
+}
 
 int64_t WeightCopies::reserve_bytes(int64_t total_memory_bytes) {
   return std::max(int64_t{1} << 30, total_memory_bytes / 8);
@@ -59,9 +61,8 @@ bool WeightCopies::leaves_reserve(int64_t bytes) {
   const auto fits = [&] {
     return !memory_ || memory_->available_bytes - bytes >= reserve_bytes(memory_->total_bytes);
   };
-  if (!read_memory_ || copied_since_reading_ >= kRereadBytes || !fits()) {
+  if (copied_since_reading_ >= kRereadBytes || !fits()) {
     memory_ = memory_info();
-    read_memory_ = true;
     copied_since_reading_ = 0;
   }
   if (!fits()) return false;

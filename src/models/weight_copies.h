@@ -1,11 +1,12 @@
 // The model's load-time copies of its resident matrices, on huge pages (core/memory.h). Matrices of
 // the formats whose interleaved layouts (kernels/interleave.h) the kernel table in use reads (int4,
-// int8 and BF16 on AVX-512; int4 on AVX2) and of a suitable shape are copied into them: with several rows per matrix (batched
-// decode, prefill) the interleaved kernels do a fraction of the per-weight work (int4: half; int8:
-// no per-call weight sums or horizontal sums; BF16: no cross-lane widening and weights read once
-// per tile of rows), and for one row they read memory at least as fast as the checkpoint layout.
-// Every other matrix is copied as it is: the mapped checkpoint sits on 4 KiB pages, and on the
-// AVX2 table (Zen 5, Mixtral-2L) decode from huge-page copies ran 6-10% faster.
+// int8 and BF16 on AVX-512; int4 and BF16 on AVX2) and of a suitable shape are copied into them:
+// with several rows per matrix (batched decode, prefill) the interleaved kernels do a fraction of
+// the per-weight work (int4: half; int8: no per-call weight sums or horizontal sums; BF16: no
+// cross-lane widening and weights read once per tile of rows), and for one row they read memory at
+// least as fast as the checkpoint layout. Every other matrix is copied as it is: the mapped
+// checkpoint sits on 4 KiB pages, and on the AVX2 table (Zen 5, Mixtral-2L int8) decode from
+// huge-page copies ran 6-10% faster.
 // An interleaved copy sits beside the matrix (interleaved_data), whose data and scales stay the
 // mapped checkpoint for every other reader (other kernel tables, the CUDA upload, `quantize`); a
 // plain copy replaces data and scales (same bytes). Either way the mapped pages are handed back to
@@ -37,8 +38,8 @@ class WeightCopies {
   static int64_t reserve_bytes(int64_t total_memory_bytes);
 
   // Copies w when memory allows (otherwise leaves it as is): into its format's interleaved layout
-  // when that layout is among those interleaved and w's shape has it, else as it is. keep_source: the mapped pages stay (a tied LM head
-  // whose source is also the embedding table read row by row).
+  // when that layout is among those interleaved and w's shape has it, else as it is. keep_source:
+  // the mapped pages stay (a tied LM head whose source is also the embedding table read row by row).
   void add(ops::WeightMatrix& w, bool keep_source = false);
   void add(layers::SwigluWeights& weights);
   int64_t bytes() const { return bytes_; }
@@ -68,8 +69,7 @@ class WeightCopies {
   int64_t skipped_ = 0;
   int64_t skipped_bytes_ = 0;
   std::optional<MemoryInfo> memory_;  // the last reading, available bytes less the copies since
-  int64_t copied_since_reading_ = 0;
-  bool read_memory_ = false;
+  int64_t copied_since_reading_ = kRereadBytes;  // so the first copy reads
 };
 
 }  // namespace elephant::models
