@@ -130,10 +130,11 @@ void matmul_typed(const float* x, int64_t n_rows, const WeightMatrix& w, float* 
 struct InterleavedBf16Tile {
   static constexpr int kRowsPerPass = 2;
   static constexpr int kBlocksPerTile = 3;
+  static constexpr int kOneRowBlocksPerTile = 3;
 
-  template <int kRows, int kBlocks>
+  template <int kRows, int kBlocks, typename Prefetch>
   void compute(const float* x, int64_t cols, const uint16_t* blocks, int64_t k_begin, int64_t k_end, float* out,
-               int64_t out_stride) const {
+               int64_t out_stride, const Prefetch& prefetch) const {
     // One flat array indexed (r, j, h) -> 2 (r kBlocks + j) + h: GCC 12 kept a 3-D one on the stack,
     // storing every accumulator on every step.
     constexpr int kAccumulators = 2 * kRows * kBlocks;
@@ -146,6 +147,7 @@ struct InterleavedBf16Tile {
     }
     const __m256i odd_half = _mm256_set1_epi32(static_cast<int32_t>(0xFFFF0000u));
     for (int64_t k = k_begin; k < k_end; k += 2) {
+      prefetch.at((k - k_begin) / 2);
 #pragma GCC unroll 8
       for (int half = 0; half < 2 * kBlocks; ++half) {
         const __m256i pairs = _mm256_loadu_si256(

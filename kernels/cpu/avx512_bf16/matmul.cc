@@ -108,10 +108,11 @@ void output_block(const uint16_t* x, int64_t cols, const uint16_t* w, int64_t n_
 struct InterleavedBf16Tile {
   static constexpr int kRowsPerPass = 8;
   static constexpr int kBlocksPerTile = 3;
+  static constexpr int kOneRowBlocksPerTile = 3;
 
-  template <int kRows, int kBlocks>
+  template <int kRows, int kBlocks, typename Prefetch>
   void compute(const uint16_t* x, int64_t cols, const uint16_t* blocks, int64_t k_begin, int64_t k_end, float* out,
-               int64_t out_stride) const {
+               int64_t out_stride, const Prefetch& prefetch) const {
     __m512 acc[kRows][kBlocks];
     for (int r = 0; r < kRows; ++r) {
       for (int j = 0; j < kBlocks; ++j) {
@@ -119,6 +120,7 @@ struct InterleavedBf16Tile {
       }
     }
     for (int64_t k = k_begin; k < k_end; k += 2) {
+      prefetch.at((k - k_begin) / 2);
       __m512bh weights[kBlocks];
       for (int j = 0; j < kBlocks; ++j) weights[j] = load_pairs(blocks + j * 16 * cols + 16 * k);
       for (int r = 0; r < kRows; ++r) {
