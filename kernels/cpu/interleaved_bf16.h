@@ -35,21 +35,34 @@ inline constexpr int64_t kInterleavedChunkCols = 2048;
 // j of `blocks`: block j), in proportion to its rows, and prefetches one column pair of each per
 // step, at the pair it computes.
 struct NextChunkPrefetch {
-  const uint16_t* next = nullptr;
-  int64_t block_stride = 0;
+  const char* next = nullptr;  // the next chunk's first column pair in its first block
+  int64_t block_bytes = 0;     // from one block to the next
   unsigned blocks = 0;
 
   // Past the next chunk's last pair (a shorter chunk) it fetches what follows: wasted, never a fault.
   // Always inlined: GCC 12 finds a function made of prefetches free of side effects and deletes
   // the calls to it.
   [[gnu::always_inline]] void at(int64_t pair) const {
-    const char* line = reinterpret_cast<const char*>(next + 32 * pair);
+    const char* line = next + 64 * pair;
     if (blocks & 1) _mm_prefetch(line, _MM_HINT_T0);
-    if (blocks & 2) _mm_prefetch(line + 2 * block_stride, _MM_HINT_T0);
-    if (blocks & 4) _mm_prefetch(line + 4 * block_stride, _MM_HINT_T0);
-    if (blocks & 8) _mm_prefetch(line + 6 * block_stride, _MM_HINT_T0);
+    if (blocks & 2) _mm_prefetch(line + block_bytes, _MM_HINT_T0);
+    if (blocks & 4) _mm_prefetch(line + 2 * block_bytes, _MM_HINT_T0);
+    if (blocks & 8) _mm_prefetch(line + 3 * block_bytes, _MM_HINT_T0);
   }
 };
+
+// The share of the pass over rows [i, i + rows) of n_rows: block j of the next chunk goes to the
+// pass holding row (j + 1/2) n_rows / next_blocks. Nothing when one pass covers every row.
+template <typename Tile>
+NextChunkPrefetch next_chunk_share(const uint16_t* next, int next_blocks, int64_t cols, int64_t n_rows, int64_t i,
+                                   int64_t rows) {
+  NextChunkPrefetch share{reinterpret_cast<const char*>(next), 32 * cols, 0};
+  for (int j = 0; n_rows > Tile::kRowsPerPass && j < next_blocks; ++j) {
+    const int64_t at = (2 * j + 1) * n_rows;
+    if (at >= 2 * next_blocks * i && at < 2 * next_blocks * (i + rows)) share.blocks |= 1u << j;
+  }
+  return share;
+}
 
 // A pass that prefetches nothing (one pass per chunk, or the pass's share is empty): its loop
 // carries no prefetch tests (one row from DRAM was 5-7% slower with them).
@@ -108,8 +121,7 @@ void interleaved_bf16_partial_block(const Tile& tile, const X* x, int64_t n_rows
     const int rows = static_cast<int>(std::min<int64_t>(Tile::kRowsPerPass, n_rows - i));
     for (int64_t k = 0; k < w.cols; k += kInterleavedChunkCols) {
       const int64_t k_end = std::min(w.cols, k + kInterleavedChunkCols);
-      NextChunkPrefetch none;
-      interleaved_bf16_tile(tile, rows, 1, x + i * w.cols, w.cols, block, k, k_end, out, 16, none);
+      interleaved_bf16_tile(tile, rows, 1, x + i * w.cols, w.cols, block, k, k_end, out, 16, NextChunkPrefetch{});
     }
     for (int r = 0; r < rows; ++r) {
       for (int64_t o = begin; o < end; ++o) y[(i + r) * y_stride + o] = out[r * 16 + o % 16];
@@ -146,14 +158,8 @@ void interleaved_bf16_matmul(const Tile& tile, const X* x, int64_t n_rows, const
       }
       for (int64_t i = 0; i < n_rows; i += Tile::kRowsPerPass) {
         const int rows = static_cast<int>(std::min<int64_t>(Tile::kRowsPerPass, n_rows - i));
-        NextChunkPrefetch next_chunk{next, 16 * w.cols, 0};
-        // Block j goes to the pass holding row (j + 1/2) n_rows / next_blocks.
-        for (int j = 0; n_rows > Tile::kRowsPerPass && j < next_blocks; ++j) {
-          const int64_t at = (2 * j + 1) * n_rows;
-          if (at >= 2 * next_blocks * i && at < 2 * next_blocks * (i + rows)) next_chunk.blocks |= 1u << j;
-        }
         interleaved_bf16_tile(tile, rows, blocks, x + i * w.cols, w.cols, tile_weights, k, k_end, y + i * y_stride + o,
-                              y_stride, next_chunk);
+                              y_stride, next_chunk_share<Tile>(next, next_blocks, w.cols, n_rows, i, rows));
       }
     }
     o = next_tile;
