@@ -13,6 +13,8 @@
 
 #include "engine/engine.h"
 #include "engine/generate.h"
+#include "kernels/kernels.h"
+#include "ops/ops.h"
 #include "support/fixtures.h"
 
 namespace elephant {
@@ -81,6 +83,33 @@ TEST_P(EngineInvarianceTest, BatchedOutputsEqualEachSequenceAlone) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, EngineInvarianceTest, ::testing::Values("mixtral", "qwen2_moe", "olmoe"));
+
+// BF16 weights go through the interleaved BF16 kernels, whose passes, chunks and prefetches depend
+// on the row count: every kernel table this CPU runs must keep a sequence's tokens whatever shares
+// its steps (avx512_bf16 rounds activations to bf16, still row by row).
+class EngineKernelInvarianceTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { ops::select_kernels(GetParam()); }
+  void TearDown() override { ops::select_kernels("auto"); }
+};
+
+TEST_P(EngineKernelInvarianceTest, Bf16WeightsGiveEachSequenceItsTokensAlone) {
+  auto model = models::Model::load(testing::fixture_dir("mixtral") / "bf16");
+  for (bool sampled : {false, true}) {
+    const auto jobs = mixed_jobs("mixtral", sampled);
+    EXPECT_EQ(run_together(*model, jobs, engine::EngineOptions{}), run_alone(*model, jobs))
+        << (sampled ? "sampled" : "greedy");
+  }
+}
+
+std::vector<std::string> available_table_names() {
+  std::vector<std::string> names;
+  for (const auto* table : kernels::available_kernel_tables()) names.emplace_back(table->name);
+  return names;
+}
+
+INSTANTIATE_TEST_SUITE_P(AvailableKernels, EngineKernelInvarianceTest, ::testing::ValuesIn(available_table_names()),
+                         [](const auto& info) { return info.param; });
 
 TEST(Engine, TightKvBudgetQueuesAndPreemptsWithoutChangingOutputs) {
   models::ModelOptions model_options;
