@@ -87,9 +87,9 @@ INSTANTIATE_TEST_SUITE_P(Families, EngineInvarianceTest, ::testing::Values("mixt
 // BF16 weights go through the interleaved BF16 kernels, whose passes, chunks and prefetches depend
 // on the row count: every kernel table this CPU runs must keep a sequence's tokens whatever shares
 // its steps (avx512_bf16 rounds activations to bf16, still row by row).
-class EngineKernelInvarianceTest : public ::testing::TestWithParam<std::string> {
+class EngineKernelInvarianceTest : public ::testing::TestWithParam<const kernels::KernelTable*> {
  protected:
-  void SetUp() override { ops::select_kernels(GetParam()); }
+  void SetUp() override { ops::select_kernels(GetParam()->name); }
   void TearDown() override { ops::select_kernels("auto"); }
 };
 
@@ -102,14 +102,9 @@ TEST_P(EngineKernelInvarianceTest, Bf16WeightsGiveEachSequenceItsTokensAlone) {
   }
 }
 
-std::vector<std::string> available_table_names() {
-  std::vector<std::string> names;
-  for (const auto* table : kernels::available_kernel_tables()) names.emplace_back(table->name);
-  return names;
-}
-
-INSTANTIATE_TEST_SUITE_P(AvailableKernels, EngineKernelInvarianceTest, ::testing::ValuesIn(available_table_names()),
-                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(AvailableKernels, EngineKernelInvarianceTest,
+                         ::testing::ValuesIn(kernels::available_kernel_tables()),
+                         [](const auto& info) { return std::string(info.param->name); });
 
 TEST(Engine, TightKvBudgetQueuesAndPreemptsWithoutChangingOutputs) {
   models::ModelOptions model_options;
