@@ -27,7 +27,7 @@ constexpr int64_t kMinMultiplyAddsPerRange = int64_t{1} << 18;
 // the activations.
 constexpr int64_t kRangesPerThread = 8;
 // Except that a range holds at least this many weights when a thread's share of the matrix does:
-// each range restarts the kernels' streams (kDecodeStreams per thread in decode), and a short one
+// each range restarts the kernels' streams (2 to kDecodeStreams per thread), and a short one
 // is over before the prefetchers have ramped up, so a matrix of a few MiB goes in one range per
 // thread. Zen 5, 2 threads, decode, same run: 1024×3584 int8 70% -> 83-85% of the read
 // bandwidth, BF16 74-76% -> 83-84%, int4 55% -> 68-77%; 2048×768 int4 51% -> 58%.
@@ -77,7 +77,7 @@ namespace {
 // Output rows per range of w when it is one of a group of products with group_weights weights in
 // all: kRangesPerThread ranges per thread over the whole group, so a group of small matrices is
 // read in ranges as long as one large matrix's (a range of one 0.75 MiB int4 expert matrix split
-// into kDecodeStreams streams of 32 KiB each left the prefetcher no time to ramp up).
+// into four streams of 32 KiB each left the prefetcher no time to ramp up).
 int64_t range_rows(const WeightMatrix& w, int64_t n_rows, int64_t group_weights) {
   const int64_t multiply_adds_per_row = std::max<int64_t>(1, n_rows * w.cols);
   const int64_t weights_per_range = group_weights / (thread_count() * kRangesPerThread);
