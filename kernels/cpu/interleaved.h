@@ -22,8 +22,8 @@ namespace elephant::kernels {
 // 32 KiB), 14336×4096 at 2-6 rows 20-30% slower than at one row. A range's partial first or last
 // block is computed whole into a buffer and copied.
 //
-// Two streams per thread for every row count. One row took four (kDecodeStreams, as the
-// checkpoint-layout kernels' decode does) until session 19 measured, on Zen 5 with two threads
+// Two streams per thread for every row count. One row took four (as the checkpoint-layout
+// kernels' decode did) until session 19 measured, on Zen 5 with two threads
 // from DRAM, both bandwidth states and in the same minutes (fractions of the read meter, medians):
 // AVX-512 int4 g128 14336×4096 74 -> 80-81% (high state) and 89 -> 94% (low); 1024×3584 68 -> 73%
 // and 86 -> 91%; 2048×768 as eight experts in one group 66 -> 75% and 83 -> 89%; AVX-512 int8

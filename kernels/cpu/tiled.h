@@ -34,10 +34,14 @@ constexpr int rows_per_pass() {
 // Decode (one activation row) with kDecodeStreams weight rows at once, taken from evenly spaced
 // points of the row range: each is a separate sequential stream, and on Zen 3 four far-apart
 // streams per core read ~25% faster than one (the fp32 and bf16 kernels, which read four rows at
-// once, streamed 21-25 GB/s where single-row int8/int4 loops streamed 11-17). It needs a Dot with
-// compute<kRows, kOutputs>(i, o[], out[r * kOutputs + j]), which computes every (row, output) pair
-// the same way whatever kRows and kOutputs are, so a row's result is the same in both loops.
-inline constexpr int kDecodeStreams = 4;
+// once, streamed 21-25 GB/s where single-row int8/int4 loops streamed 11-17). Two rather than four
+// since session 19: on Zen 5 (two threads from DRAM, same minutes) the AVX2 int8 kernel read
+// 14336×4096 at 84% of the read meter instead of 79% in the high-bandwidth state and alike in the
+// low one, as the interleaved kernels did (interleaved.h); Zen 3 was not measured with two. It
+// needs a Dot with compute<kRows, kOutputs>(i, o[], out[r * kOutputs + j]), which computes every
+// (row, output) pair the same way whatever kRows and kOutputs are, so a row's result is the same
+// in both loops.
+inline constexpr int kDecodeStreams = 2;
 
 template <typename Dot>
 concept ComputesOutputTiles = requires(const Dot& dot, const int64_t* o, float* out) {
