@@ -17,20 +17,10 @@ namespace elephant::kernels {
 //
 // Blocks are the outer loop and chunks of kMaxRows activation rows the inner one, so a block is
 // read from memory once whatever the row count (later chunks find it in L1/L2). Whole blocks go
-// kInterleavedStreams at a time from evenly spaced points of the range, so each is one long
-// sequential stream: neighbouring blocks restarted the prefetch every block (int4 4096 columns:
-// 32 KiB), 14336×4096 at 2-6 rows 20-30% slower than at one row. A range's partial first or last
-// block is computed whole into a buffer and copied.
-//
-// Two streams per thread for every row count. One row took four (as the checkpoint-layout
-// kernels' decode did) until session 19 measured, on Zen 5 with two threads
-// from DRAM, both bandwidth states and in the same minutes (fractions of the read meter, medians):
-// AVX-512 int4 g128 14336×4096 74 -> 80-81% (high state) and 89 -> 94% (low); 1024×3584 68 -> 73%
-// and 86 -> 91%; 2048×768 as eight experts in one group 66 -> 75% and 83 -> 89%; AVX-512 int8
-// 14336×4096 77 -> 85-87% and 94 -> 95-96%; AVX2 int4 14336×4096 76 -> 84% and 75 -> 90%. One
-// stream and three were slower than two, six and eight slower than four; without the software
-// prefetch two streams ran alike on AVX-512 and 7-14 points lower on AVX2.
-inline constexpr int kInterleavedStreams = 2;
+// kWeightStreams at a time from evenly spaced points of the range (tiled.h; for every row count),
+// so each is one long sequential stream: neighbouring blocks restarted the prefetch every block
+// (int4 4096 columns: 32 KiB), 14336×4096 at 2-6 rows 20-30% slower than at one row. A range's
+// partial first or last block is computed whole into a buffer and copied.
 
 // Activation rows [i, i + rows), rows <= kMaxRows, into out[(r - i) * out_stride + ...].
 template <int kBlocks, typename Dot>
@@ -91,7 +81,7 @@ void run_interleaved(const Dot& dot, int64_t n_rows, float* y, int64_t y_stride,
   }
   const int64_t first = o / 16;
   const int64_t whole = (row_end - o) / 16;
-  int64_t done = interleaved_streams<kInterleavedStreams>(dot, n_rows, first, whole, y, y_stride);
+  int64_t done = interleaved_streams<kWeightStreams>(dot, n_rows, first, whole, y, y_stride);
   for (; done < whole; ++done) {
     const int64_t block = first + done;
     all_row_chunks<1>(dot, n_rows, &block, y, y_stride);

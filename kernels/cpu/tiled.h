@@ -31,17 +31,19 @@ constexpr int rows_per_pass() {
   }
 }
 
-// Decode (one activation row) with kDecodeStreams weight rows at once, taken from evenly spaced
-// points of the row range: each is a separate sequential stream, and on Zen 3 four far-apart
+// Weight streams per thread: decode (one activation row) reads kWeightStreams weight rows at once,
+// taken from evenly spaced points of the row range, so each is a separate sequential stream (the
+// interleaved kernels read their blocks the same way, interleaved.h). On Zen 3 four far-apart
 // streams per core read ~25% faster than one (the fp32 and bf16 kernels, which read four rows at
 // once, streamed 21-25 GB/s where single-row int8/int4 loops streamed 11-17). Two rather than four
-// since session 19: on Zen 5 (two threads from DRAM, same minutes) the AVX2 int8 kernel read
-// 14336×4096 at 84% of the read meter instead of 79% in the high-bandwidth state and alike in the
-// low one, as the interleaved kernels did (interleaved.h); Zen 3 was not measured with two. It
-// needs a Dot with compute<kRows, kOutputs>(i, o[], out[r * kOutputs + j]), which computes every
-// (row, output) pair the same way whatever kRows and kOutputs are, so a row's result is the same
-// in both loops.
-inline constexpr int kDecodeStreams = 2;
+// since session 19, on Zen 5 with two threads from DRAM, both bandwidth states, in the same
+// minutes (fractions of the read meter, medians, high / low state): AVX-512 int4 g128 interleaved
+// 14336×4096 74/89 -> 80-81/94%, 1024×3584 68/86 -> 73/91%, 2048×768 as eight experts in one
+// group 66/83 -> 75/89%; AVX-512 int8 interleaved 77/94 -> 85-87/95-96%; AVX2 int4 interleaved
+// 76/75 -> 84/90%; AVX2 int8 (this loop) 79/94 -> 84/94%. One stream and three were slower than
+// two, six and eight slower than four; without the software prefetch two ran alike on AVX-512 and
+// 7-14 points lower on AVX2. Zen 3 was not measured with two.
+inline constexpr int kWeightStreams = 2;
 
 template <typename Dot>
 concept ComputesOutputTiles = requires(const Dot& dot, const int64_t* o, float* out) {
@@ -58,17 +60,20 @@ void run_rows(const Dot& dot, int64_t i, int64_t o, float* out) {
   }
 }
 
+// The decode loop needs a Dot with compute<kRows, kOutputs>(i, o[], out[r * kOutputs + j]), which
+// computes every (row, output) pair the same way whatever kRows and kOutputs are, so a row's
+// result is the same as in the tiled loop.
 template <typename Dot>
 void decode_streams(const Dot& dot, float* y, int64_t row_begin, int64_t row_end) {
-  const int64_t stride = (row_end - row_begin) / kDecodeStreams;
-  float out[kDecodeStreams];
+  const int64_t stride = (row_end - row_begin) / kWeightStreams;
+  float out[kWeightStreams];
   for (int64_t t = 0; t < stride; ++t) {
-    int64_t o[kDecodeStreams];
-    for (int j = 0; j < kDecodeStreams; ++j) o[j] = row_begin + j * stride + t;
-    dot.template compute<1, kDecodeStreams>(0, o, out);
-    for (int j = 0; j < kDecodeStreams; ++j) y[o[j]] = out[j];
+    int64_t o[kWeightStreams];
+    for (int j = 0; j < kWeightStreams; ++j) o[j] = row_begin + j * stride + t;
+    dot.template compute<1, kWeightStreams>(0, o, out);
+    for (int j = 0; j < kWeightStreams; ++j) y[o[j]] = out[j];
   }
-  for (int64_t o = row_begin + kDecodeStreams * stride; o < row_end; ++o) dot.template compute<1, 1>(0, &o, y + o);
+  for (int64_t o = row_begin + kWeightStreams * stride; o < row_end; ++o) dot.template compute<1, 1>(0, &o, y + o);
 }
 
 // Weight rows per multi-row tile: a Dot that computes output tiles may declare kOutputsPerPass

@@ -10,7 +10,7 @@
 //   shifted by 0 (low half) and 4 (high half) give [even nibbles | odd nibbles], one 64-byte
 //   operand against the 64 nibble-ordered activations; the +8 offset is removed per group.
 // Both compute output tiles (kRows activation rows × kOutputs weight rows; tiled.h), so decode
-// reads kDecodeStreams weight rows at once. Integer sums are exact, and every (row, output) pair
+// reads kWeightStreams weight rows at once. Integer sums are exact, and every (row, output) pair
 // takes the same fp32 steps whatever the tile, so a row's result does not depend on the batch.
 // Groups of 16 or 32 columns use the AVX2 kernel. An int4 matrix with an interleaved copy
 // (interleave.h) is computed from that copy instead, for every call and row count.
