@@ -27,7 +27,7 @@ constexpr int64_t kMinMultiplyAddsPerRange = int64_t{1} << 18;
 // the activations.
 constexpr int64_t kRangesPerThread = 8;
 // Except that a range holds at least this many weights when a thread's share of the matrix does:
-// each range restarts the kernels' streams (two per thread), and a short one
+// each range restarts the kernels' streams (kernels::kWeightStreams per thread), and a short one
 // is over before the prefetchers have ramped up, so a matrix of a few MiB goes in one range per
 // thread. Zen 5, 2 threads, decode, same run: 1024×3584 int8 70% -> 83-85% of the read
 // bandwidth, BF16 74-76% -> 83-84%, int4 55% -> 68-77%; 2048×768 int4 51% -> 58%.
