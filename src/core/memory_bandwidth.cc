@@ -24,9 +24,11 @@ uint64_t sum_words(const uint64_t* words, size_t n) {
 // The same sum with 256-bit loads and four independent accumulators, over `streams` equal parts
 // of the range read side by side, 128 bytes from each in turn. The baseline (SSE2) loop above
 // read ~30% below what the AVX2 matmul kernels themselves stream on Zen 3, and one sequential
-// stream per core ~20% below four far-apart ones (the pattern of the decode kernels, tiled.h):
-// the yardstick must read at least as fast as the kernels it judges, so both patterns are timed
-// and the faster counts. Compiled for AVX2 by attribute (core is built for baseline x86-64) and
+// stream per core ~20% below four far-apart ones (the decode kernels' pattern there). The
+// yardstick must read at least as fast as the kernels it judges, so one stream, two (the decode
+// kernels' pattern since session 19, kernels::kWeightStreams) and four are timed and the fastest
+// counts: on Zen 5 two read 2-5% faster than one or four in the low-bandwidth state and 10-15%
+// faster in the middle one (84 against 73-76 GB/s on 512 MiB). Compiled for AVX2 by attribute (core is built for baseline x86-64) and
 // only called when the CPU has it.
 __attribute__((target("avx2"))) uint64_t sum_words_avx2(const uint64_t* words, size_t n, size_t streams) {
   constexpr size_t kStep = 16;  // four 4-word vectors: 128 bytes
@@ -64,7 +66,7 @@ double ReadBandwidthMeter::measure_gb_per_s(int passes) const {
   const auto* words = reinterpret_cast<const uint64_t*>(buffer_.data());
   const size_t n_words = n_words_;
   double best = 0.0;
-  for (const size_t streams : {size_t{1}, size_t{4}}) {
+  for (const size_t streams : {size_t{1}, size_t{2}, size_t{4}}) {
     if (!avx2 && streams > 1) break;
     std::vector<double> seconds;
     volatile uint64_t sink = 0;

@@ -18,7 +18,8 @@ class ReadBandwidthMeter {
  public:
   ReadBandwidthMeter(size_t bytes, int n_threads);
   // GB/s (1e9 bytes): the median of `passes` passes after one warm-up pass, for one sequential
-  // stream per thread and (with AVX2) for four far-apart streams per thread; the faster of the two.
+  // stream per thread and (with AVX2) for two and for four far-apart streams per thread; the
+  // fastest of these.
   double measure_gb_per_s(int passes = 7) const;
 
  private:
