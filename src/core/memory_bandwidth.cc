@@ -28,8 +28,8 @@ uint64_t sum_words(const uint64_t* words, size_t n) {
 // yardstick must read at least as fast as the kernels it judges, so one stream, two (the decode
 // kernels' pattern since session 19, kernels::kWeightStreams) and four are timed and the fastest
 // counts: on Zen 5 two read 2-5% faster than one or four in the low-bandwidth state and 10-15%
-// faster in the middle one (84 against 73-76 GB/s on 512 MiB). Compiled for AVX2 by attribute (core is built for baseline x86-64) and
-// only called when the CPU has it.
+// faster in the middle one (84 against 73-76 GB/s on 512 MiB). Compiled for AVX2 by attribute
+// (core is built for baseline x86-64) and only called when the CPU has it.
 __attribute__((target("avx2"))) uint64_t sum_words_avx2(const uint64_t* words, size_t n, size_t streams) {
   constexpr size_t kStep = 16;  // four 4-word vectors: 128 bytes
   const size_t part = n / streams / kStep * kStep;

@@ -32,7 +32,7 @@ constexpr int64_t kRangesPerThread = 8;
 // thread, and a group of small matrices (a layer's experts) in one range per matrix. Zen 5, 2
 // threads, decode, same run: 1024×3584 int8 70% -> 83-85% of the read bandwidth, BF16 74-76% ->
 // 83-84%, int4 55% -> 68-77%; 2048×768 int4 51% -> 58%; 2048×768 int4 as eight experts in one
-// group, whole matrices instead of halves, 73 -> 75% (high state), 86 -> 87% (low).
+// group, whole matrices instead of halves, 75 -> 76% (high state), 86 -> 88% (low).
 constexpr int64_t kMinWeightsPerRange = int64_t{1} << 21;
 
 kernels::MatmulFn kernel_for(const WeightMatrix& w) {
