@@ -133,8 +133,10 @@ double median_seconds(int reps, const std::function<void()>& fn) {
 }
 
 void run_kernel(kernels::MatmulFn kernel, const float* x, int64_t n_rows, const kernels::WeightMatrix& w, float* y) {
-  parallel_for_dynamic(w.rows, ops::matmul_range_rows(w, n_rows),
-                       [&](int64_t begin, int64_t end) { kernel(x, n_rows, w, y, w.rows, begin, end); });
+  const int64_t step = ops::matmul_range_rows(w, n_rows);
+  parallel_for_owned((w.rows + step - 1) / step, [&](int64_t range) {
+    kernel(x, n_rows, w, y, w.rows, range * step, std::min(w.rows, (range + 1) * step));
+  });
 }
 
 void bench_shape(const Shape& shape, const Options& options, const ReadBandwidthMeter& meter) {

@@ -194,12 +194,10 @@ void run_task_ranges(std::span<const Task> tasks, Weights&& weights, Run&& run) 
   // The workers read the calling thread's list: naming the thread_local inside the body would give
   // each worker its own, empty one.
   const std::vector<TaskRange>& all = ranges;
-  parallel_for_dynamic(static_cast<int64_t>(all.size()), 1, [&](int64_t first, int64_t last) {
+  parallel_for_owned(static_cast<int64_t>(all.size()), [&](int64_t i) {
     const kernels::ActivationEpochScope scope(epoch);
-    for (int64_t i = first; i < last; ++i) {
-      const TaskRange& range = all[static_cast<size_t>(i)];
-      run(tasks[range.task], range.begin, range.end);
-    }
+    const TaskRange& range = all[static_cast<size_t>(i)];
+    run(tasks[range.task], range.begin, range.end);
   });
 }
 
