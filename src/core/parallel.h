@@ -61,7 +61,8 @@ void parallel_for_owned(int64_t n, Body&& body) {
     const auto back = static_cast<uint64_t>(n * (t + 1) / n_threads);
     shares[static_cast<size_t>(t)].store(back << 32 | front, std::memory_order_relaxed);
   }
-  // The workers use the calling thread's shares, not their own thread_local ones.
+  // The workers use the calling thread's shares, not their own thread_local ones (so body must not
+  // call parallel_for_owned on the calling thread: it would reset the shares being taken).
   std::vector<std::atomic<uint64_t>>& all = shares;
   const auto take = [&all](int64_t owner, bool from_front, int64_t& item) {
     std::atomic<uint64_t>& share = all[static_cast<size_t>(owner)];
